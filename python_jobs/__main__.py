@@ -1,0 +1,128 @@
+"""`python -m python_jobs <command>`: the warehouse's command line.
+
+Commands come from the modules listed below; each exposes `register(subparsers)` (or
+`register_load(load_subparsers)` for `load <source>`), so adding a job never edits this file's logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shlex
+import subprocess
+import sys
+import warnings
+
+from python_jobs import warehouse
+from python_jobs.warehouse import WarehouseError
+
+COMMAND_MODULES = (
+    "python_jobs.loaders.movielens",
+    "python_jobs.loaders.letterboxd",
+    "python_jobs.generator",
+    "python_jobs.recsys.cli",
+    "python_jobs.report",
+    "python_jobs.cohorts",
+)
+
+
+def _optional_import(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            return None
+        raise
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    settings = warehouse.ensure_server()
+    for key, value in settings.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    if args.action == "stop":
+        print("stopped" if warehouse.stop_embedded() else "no embedded server was running")
+        return 0
+    settings = warehouse.ensure_server()
+    print(" ".join(f"{k}={v}" for k, v in settings.items() if k != "PGPASSWORD"))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    name = warehouse.ensure_database()
+    with warehouse.connect() as conn:
+        warehouse.init_warehouse(conn)
+    warehouse.log(f"warehouse ready in database {name}")
+    return 0
+
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    """Run dbt with the warehouse's connection settings exported (starting the embedded server if needed)."""
+    warehouse.ensure_server()
+    warehouse.ensure_database()
+    with warehouse.connect() as conn:
+        warehouse.init_warehouse(conn)
+    root = warehouse.project_root()
+    env = dict(os.environ)
+    env.setdefault("DBT_PROFILES_DIR", str(root))
+    ensure_profile(root)
+    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
+    return subprocess.call([dbt, *args.dbt_args], cwd=root, env=env)
+
+
+def ensure_profile(root) -> None:
+    """profiles.yml is the committed example (it reads only env vars); copy it on first use."""
+    target = root / "profiles.yml"
+    if not target.exists():
+        target.write_text((root / "profiles.yml.example").read_text())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m python_jobs", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("env", help="print the libpq settings (starting the embedded server if PGHOST is unset)")
+    p.set_defaults(func=cmd_env)
+    p = sub.add_parser("server", help="start, show or stop the embedded PostgreSQL")
+    p.add_argument("action", choices=["start", "status", "stop"])
+    p.set_defaults(func=cmd_server)
+    p = sub.add_parser("init", help="create the database and the raw/ops/ml tables")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("dbt", help="run dbt against the warehouse (arguments go to dbt)")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_dbt)
+
+    load = sub.add_parser("load", help="load a source into raw")
+    load_sub = load.add_subparsers(dest="source", required=True, metavar="source")
+
+    for name in COMMAND_MODULES:
+        module = _optional_import(name)
+        if module is None:
+            continue
+        if hasattr(module, "register_load"):
+            module.register_load(load_sub)
+        if hasattr(module, "register"):
+            module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", module="platformdirs")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing half-written was committed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

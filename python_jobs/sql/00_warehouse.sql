@@ -1,0 +1,194 @@
+-- The warehouse's loader-owned tables: raw (landing), ops (bookkeeping) and ml (job outputs).
+-- Idempotent: every statement can run again on a warehouse that already has it.
+-- dbt owns staging, intermediate and marts; nothing here touches them.
+
+create schema if not exists raw;
+create schema if not exists ops;
+create schema if not exists ml;
+
+-- One sequence numbers every change to raw: loader batches, and hand-made edits (defaults below),
+-- so incremental models can ask "what changed after batch N" of any raw table.
+create sequence if not exists ops.batch_id_seq;
+
+create table if not exists ops.load_batches (
+    batch_id bigint primary key default nextval('ops.batch_id_seq'),
+    source text not null,
+    entity text not null,
+    file text not null,
+    file_sha256 text,
+    rows_read bigint not null default 0,
+    rows_loaded bigint not null default 0,
+    rows_rejected bigint not null default 0,
+    started_at timestamptz not null default clock_timestamp(),
+    finished_at timestamptz,
+    duration_s double precision,
+    status text not null default 'running' check (status in ('running', 'loaded', 'failed', 'unchanged'))
+);
+create index if not exists load_batches_sha_idx on ops.load_batches (file_sha256, entity);
+
+create table if not exists ops.quarantine (
+    quarantine_id bigserial primary key,
+    batch_id bigint not null,
+    source text not null,
+    entity text not null,
+    file text not null,
+    line_no bigint,
+    raw_line text,
+    reason text not null,
+    quarantined_at timestamptz not null default clock_timestamp()
+);
+create index if not exists quarantine_batch_idx on ops.quarantine (batch_id);
+
+create table if not exists ops.insight_runs (
+    run_id bigserial primary key,
+    job text not null,
+    parameters jsonb not null default '{}'::jsonb,
+    started_at timestamptz not null default clock_timestamp(),
+    finished_at timestamptz,
+    rows_written bigint,
+    status text not null default 'running' check (status in ('running', 'succeeded', 'failed')),
+    error text
+);
+
+-- Which batch each incremental dbt model has consumed up to (written by the model's own post-hook,
+-- in the transaction that writes the model).
+create table if not exists ops.model_watermarks (
+    model_name text primary key,
+    batch_id bigint not null,
+    built_at timestamptz not null default clock_timestamp()
+);
+
+create table if not exists raw.users (
+    user_id bigint primary key,
+    username text,
+    display_name text,
+    age integer,
+    gender text,
+    occupation text,
+    zip_code text,
+    source text not null,
+    batch_id bigint not null default nextval('ops.batch_id_seq')
+);
+
+create table if not exists raw.follows (
+    follower_id bigint not null,
+    followee_id bigint not null,
+    followed_at timestamptz,
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (follower_id, followee_id)
+);
+
+create table if not exists raw.cohorts (
+    cohort_id text primary key,
+    name text not null,
+    kind text not null,
+    description text,
+    batch_id bigint not null default nextval('ops.batch_id_seq')
+);
+
+-- Membership changes are rows too: leaving a cohort is a tombstone (deleted = true) with the
+-- batch that removed it, so incremental models see the change.
+create table if not exists raw.cohort_members (
+    cohort_id text not null,
+    user_id bigint not null,
+    deleted boolean not null default false,
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (cohort_id, user_id)
+);
+create index if not exists cohort_members_batch_idx on raw.cohort_members (batch_id);
+create index if not exists cohort_members_user_idx on raw.cohort_members (user_id);
+
+create table if not exists raw.films (
+    film_id bigint primary key,
+    slug text,
+    title text not null,
+    release_year integer,
+    genres text[] not null default '{}',
+    original_language text,
+    tmdb_id bigint,
+    imdb_id text,
+    global_avg_rating numeric(4, 3),
+    global_ratings_count bigint,
+    source text not null,
+    batch_id bigint not null default nextval('ops.batch_id_seq')
+);
+
+create table if not exists raw.film_histograms (
+    film_id bigint not null,
+    bucket numeric(2, 1) not null check (bucket between 0.5 and 5.0),
+    n bigint not null check (n >= 0),
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (film_id, bucket)
+);
+
+-- One row per (user, film): an update replaces it, a deletion is a tombstone.
+create table if not exists raw.ratings (
+    user_id bigint not null,
+    film_id bigint not null,
+    rating numeric(2, 1) check (rating is null or (rating between 0.5 and 5.0 and rating * 2 = trunc(rating * 2))),
+    liked boolean,
+    favorite boolean,
+    rated_at timestamptz,
+    updated_at timestamptz not null,
+    deleted boolean not null default false,
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (user_id, film_id)
+);
+create index if not exists ratings_batch_idx on raw.ratings (batch_id);
+create index if not exists ratings_film_idx on raw.ratings (film_id);
+
+-- Diary: every logged watch, rewatches included (Letterboxd diary, generator).
+create table if not exists raw.diary_entries (
+    user_id bigint not null,
+    film_id bigint not null,
+    watched_on date not null,
+    entry_no integer not null default 1,
+    rating numeric(2, 1),
+    rewatch boolean not null default false,
+    logged_at timestamptz,
+    deleted boolean not null default false,
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (user_id, film_id, watched_on, entry_no)
+);
+create index if not exists diary_entries_batch_idx on raw.diary_entries (batch_id);
+
+create table if not exists raw.tags (
+    user_id bigint not null,
+    film_id bigint not null,
+    tag text not null,
+    tagged_at timestamptz,
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (user_id, film_id, tag)
+);
+
+create table if not exists raw.people (
+    person_id text primary key,
+    name text,
+    batch_id bigint not null default nextval('ops.batch_id_seq')
+);
+
+create table if not exists raw.film_people (
+    film_id bigint not null,
+    person_id text not null,
+    role text not null check (role in ('director', 'actor', 'writer', 'producer')),
+    billing integer,
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (film_id, person_id, role)
+);
+
+create table if not exists raw.lists (
+    list_id text primary key,
+    name text not null,
+    kind text not null,
+    owner_user_id bigint,
+    description text,
+    batch_id bigint not null default nextval('ops.batch_id_seq')
+);
+
+create table if not exists raw.list_items (
+    list_id text not null,
+    film_id bigint not null,
+    position integer,
+    batch_id bigint not null default nextval('ops.batch_id_seq'),
+    primary key (list_id, film_id)
+);
