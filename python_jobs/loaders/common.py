@@ -222,7 +222,6 @@ def upsert_from_stage(
     (a late file cannot undo a newer update).
     """
     cols = list(keys) + [c for c in columns if c not in keys]
-    ident = lambda names: sql.SQL(", ").join(sql.Identifier(c) for c in names)  # noqa: E731
     value_cols = [c for c in cols if c not in keys]
     set_clause = sql.SQL(", ").join(
         [sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in value_cols]
@@ -254,6 +253,11 @@ def upsert_from_stage(
     n = batch.conn.execute(stmt, (batch.batch_id,)).rowcount
     batch.rows_loaded += n
     return n
+
+
+def ident(names: Sequence[str]) -> sql.Composed:
+    """A comma-separated list of quoted identifiers."""
+    return sql.SQL(", ").join(sql.Identifier(c) for c in names)
 
 
 def tombstone_missing(

@@ -50,11 +50,14 @@ create table if not exists ops.insight_runs (
     error text
 );
 
--- Which batch each incremental dbt model has consumed up to (written by the model's own post-hook,
--- in the transaction that writes the model).
+-- Which batch each incremental dbt model has consumed up to. The model's pre-hook opens a window
+-- (window_lo = batch_id, window_hi = the newest batch in raw), the model reads the window, and its
+-- post-hook sets batch_id = window_hi: all in the transaction that writes the model.
 create table if not exists ops.model_watermarks (
     model_name text primary key,
-    batch_id bigint not null,
+    batch_id bigint not null default 0,
+    window_lo bigint not null default 0,
+    window_hi bigint not null default 0,
     built_at timestamptz not null default clock_timestamp()
 );
 

@@ -71,5 +71,5 @@ def recbole_wheel_available() -> bool:
 
         movielens.recbole_wheel()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False

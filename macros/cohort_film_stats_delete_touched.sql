@@ -1,0 +1,31 @@
+{#- Pre-hook of cohort_film_stats: delete the pairs the window touched, so pairs whose last rating
+    went away disappear (delete+insert alone only replaces pairs that still exist). -#}
+{% macro cohort_film_stats_delete_touched(relation) %}
+    {%- if is_incremental() -%}
+    with batch_window as (
+        {{ incremental_window(relation) }}
+    ),
+
+    changed_cohorts as (
+        select distinct members.cohort_id
+        from {{ source('raw', 'cohort_members') }} as members
+        inner join batch_window
+            on members.batch_id > batch_window.window_lo and members.batch_id <= batch_window.window_hi
+    )
+
+    delete from {{ relation }} as stats
+    where
+        stats.cohort_id in (select changed_cohorts.cohort_id from changed_cohorts)
+        or exists (
+            select 1
+            from {{ source('raw', 'ratings') }} as ratings
+            inner join batch_window
+                on ratings.batch_id > batch_window.window_lo and ratings.batch_id <= batch_window.window_hi
+            inner join {{ source('raw', 'cohort_members') }} as members
+                on ratings.user_id = members.user_id and not members.deleted
+            where members.cohort_id = stats.cohort_id and ratings.film_id = stats.film_id
+        )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{% endmacro %}

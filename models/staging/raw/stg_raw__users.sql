@@ -1,0 +1,27 @@
+with
+
+source as (
+    select * from {{ source('raw', 'users') }}
+),
+
+renamed as (
+    select
+        -- ids
+        user_id,
+        username,
+        display_name,
+
+        -- demographics (MovieLens 100K / 1M)
+        age,
+        gender,
+        occupation,
+        zip_code,
+
+        -- lineage
+        source as source_name,
+        batch_id
+
+    from source
+)
+
+select * from renamed
