@@ -1,5 +1,8 @@
 {#- Custom schemas are used as they are (staging, intermediate, marts), not prefixed with the target schema:
-    the marts are a public interface with stable names. -#}
+    the marts are a public interface with stable names.
+    var('schema_suffix') builds a whole second copy beside the first (e.g. marts_full): the incremental
+    equivalence tests build a full refresh there and compare it with the incremental marts. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
-    {%- if custom_schema_name is none -%}{{ target.schema | trim }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+    {%- set base = target.schema if custom_schema_name is none else custom_schema_name -%}
+    {{ (base ~ var('schema_suffix', '')) | trim }}
 {%- endmacro %}

@@ -11,7 +11,7 @@
 {% macro incremental_window_open(relation, watched_sources) %}
     insert into {{ source('ops', 'model_watermarks') }} as w (model_name, batch_id, window_lo, window_hi)
     select
-        '{{ relation.identifier }}',
+        '{{ relation.schema }}.{{ relation.identifier }}',
         0,
         0,
         greatest(
@@ -30,7 +30,7 @@
     {%- else -%}
     update {{ source('ops', 'model_watermarks') }}
     set batch_id = window_hi, built_at = clock_timestamp()
-    where model_name = '{{ relation.identifier }}'
+    where model_name = '{{ relation.schema }}.{{ relation.identifier }}'
     {%- endif -%}
 {% endmacro %}
 
@@ -38,5 +38,5 @@
 {% macro incremental_window(relation) %}
     select window_lo, window_hi
     from {{ source('ops', 'model_watermarks') }}
-    where model_name = '{{ relation.identifier }}'
+    where model_name = '{{ relation.schema }}.{{ relation.identifier }}'
 {% endmacro %}

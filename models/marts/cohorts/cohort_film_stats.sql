@@ -29,6 +29,12 @@
     )
 }}
 
+-- The incremental branch's inputs, declared for dbt's parser (which renders with is_incremental() false):
+-- depends_on: {{ ref('stg_raw__ratings') }}
+-- depends_on: {{ ref('stg_raw__cohort_members') }}
+-- depends_on: {{ ref('int_cohort_members_current') }}
+-- depends_on: {{ source('ops', 'model_watermarks') }}
+
 with
 
 cohort_ratings_all as (
