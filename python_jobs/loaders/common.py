@@ -105,11 +105,16 @@ def load_batch(
 ) -> Iterator[Batch | None]:
     """Open a batch in its own transaction; yields None when this exact file was loaded before.
 
+    The batch is its own top-level transaction (pending work on conn is committed first).
     On an exception everything the batch wrote is rolled back and a 'failed' row is recorded
     (in a separate transaction) so the failure is visible in ops.load_batches.
     """
     started = warehouse.time.monotonic()
     nothing: NothingUsable | None = None
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        # A batch is a top-level transaction of its own (not a savepoint inside the caller's), so its
+        # commit is real and its stage tables drop with it; what the caller read before is committed.
+        conn.commit()
     try:
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (LOAD_LOCK,))
@@ -163,6 +168,7 @@ def create_stage(conn: psycopg.Connection, name: str, columns: Sequence[tuple[st
     """A temporary stage table (dropped at commit) with line_no and raw_line for quarantine."""
     cols = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns]
     cols += [sql.SQL("line_no bigint"), sql.SQL("raw_line text")]
+    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(name)))
     conn.execute(
         sql.SQL("create temporary table {} ({}) on commit drop").format(
             sql.Identifier(name), sql.SQL(", ").join(cols)
