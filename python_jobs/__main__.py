@@ -22,7 +22,7 @@ COMMAND_MODULES = (
     "python_jobs.loaders.letterboxd",
     "python_jobs.generator",
     "python_jobs.recsys.cli",
-    "python_jobs.report",
+    "python_jobs.pipeline",
     "python_jobs.cohorts",
 )
 

@@ -52,8 +52,9 @@ def define_cohort(
             "batch_id = excluded.batch_id where (c.name, c.kind) is distinct from (excluded.name, excluded.kind)",
             (cohort_id, name or cohort_id, kind, batch.batch_id),
         )
-        stage = common.create_stage(conn, "_stage_members", [("cohort_id", "text"), ("user_id", "bigint"),
-                                                              ("deleted", "boolean")])  # fmt: skip
+        stage = common.create_stage(
+            conn, "_stage_members", [("cohort_id", "text"), ("user_id", "bigint"), ("deleted", "boolean")]
+        )
         frame = pd.DataFrame({"cohort_id": cohort_id, "user_id": sorted(set(user_ids)), "deleted": False})
         warehouse.copy_frame(conn, stage, frame.assign(line_no=None, raw_line=None))
         batch.rows_read = len(frame)
@@ -91,8 +92,9 @@ def follow_graph_cohort(conn: psycopg.Connection, user_id: int) -> str:
         raise WarehouseError(f"unknown user id {user_id}")
     followees = [r[0] for r in conn.execute("select followee_id from raw.follows where follower_id = %s", (user_id,))]
     cohort_id = f"follows:{found[0]}"
-    define_cohort(conn, cohort_id, [user_id, *followees], name=f"{found[0]} and the people they follow",
-                  kind="follow_graph")  # fmt: skip
+    define_cohort(
+        conn, cohort_id, [user_id, *followees], name=f"{found[0]} and the people they follow", kind="follow_graph"
+    )
     return cohort_id
 
 

@@ -170,9 +170,7 @@ def create_stage(conn: psycopg.Connection, name: str, columns: Sequence[tuple[st
     cols += [sql.SQL("line_no bigint"), sql.SQL("raw_line text")]
     conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(name)))
     conn.execute(
-        sql.SQL("create temporary table {} ({}) on commit drop").format(
-            sql.Identifier(name), sql.SQL(", ").join(cols)
-        )
+        sql.SQL("create temporary table {} ({}) on commit drop").format(sql.Identifier(name), sql.SQL(", ").join(cols))
     )
     return name
 
@@ -247,8 +245,7 @@ def upsert_from_stage(
     else:
         conflict = sql.SQL("do nothing")
     stmt = sql.SQL(
-        "insert into {target} ({cols}, batch_id) select {cols}, %s from {stage} "
-        "on conflict ({keys}) {conflict}"
+        "insert into {target} ({cols}, batch_id) select {cols}, %s from {stage} on conflict ({keys}) {conflict}"
     ).format(
         target=target_ident,
         cols=ident(cols),

@@ -40,20 +40,60 @@ CHUNK_LINES = 1_000_000
 MIN_TS, MAX_TS = 631_152_000, 4_102_444_800
 
 ML100K_GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-    "War", "Western",
-]  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 ML1M_OCCUPATIONS = [
-    "other", "academic/educator", "artist", "clerical/admin", "college/grad student", "customer service",
-    "doctor/health care", "executive/managerial", "farmer", "homemaker", "K-12 student", "lawyer",
-    "programmer", "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer",
-    "tradesman/craftsman", "unemployed", "writer",
-]  # fmt: skip
+    "other",
+    "academic/educator",
+    "artist",
+    "clerical/admin",
+    "college/grad student",
+    "customer service",
+    "doctor/health care",
+    "executive/managerial",
+    "farmer",
+    "homemaker",
+    "K-12 student",
+    "lawyer",
+    "programmer",
+    "retired",
+    "sales/marketing",
+    "scientist",
+    "self-employed",
+    "technician/engineer",
+    "tradesman/craftsman",
+    "unemployed",
+    "writer",
+]
 # ML-1M codes an age band by its lower bound.
 ML1M_AGE = {1: 10, 18: 18, 25: 25, 35: 35, 45: 45, 50: 50, 56: 56}
-AGE_BANDS = [(0, 17, "under 18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"),
-             (45, 49, "45-49"), (50, 55, "50-55"), (56, 200, "56+")]  # fmt: skip
+AGE_BANDS = [
+    (0, 17, "under 18"),
+    (18, 24, "18-24"),
+    (25, 34, "25-34"),
+    (35, 44, "35-44"),
+    (45, 49, "45-49"),
+    (50, 55, "50-55"),
+    (56, 200, "56+"),
+]
 # US ZIP codes' first digit names a group of states.
 ZIP_REGIONS = {
     "0": "new england", "1": "new york and pennsylvania", "2": "mid-atlantic", "3": "southeast",
@@ -102,9 +142,7 @@ def _detect(names: list[str]) -> tuple[str, str]:
         hits = sorted((n for n in names if n == marker or n.endswith("/" + marker)), key=len)
         if hits:
             return layout, hits[0][: -len(marker)]
-    raise WarehouseError(
-        "no MovieLens files found (expected u.data, ratings.dat, ratings.csv or ml-100k.inter)"
-    )
+    raise WarehouseError("no MovieLens files found (expected u.data, ratings.dat, ratings.csv or ml-100k.inter)")
 
 
 def open_source(path: Path | str) -> Source:
@@ -121,7 +159,7 @@ def open_source(path: Path | str) -> Source:
             full = prefix + name
             return zf.read(full) if full in members else None
 
-        return Source(layout, str(path), opener, [n[len(prefix):] for n in names if n.startswith(prefix)])
+        return Source(layout, str(path), opener, [n[len(prefix) :] for n in names if n.startswith(prefix)])
     if path.is_dir():
         names = [str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()]
         layout, prefix = _detect(names)
@@ -144,11 +182,20 @@ def recbole_wheel() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     log(f"downloading the recbole {RECBOLE_VERSION} wheel (for its ML-100K files; not installed)")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(folder),
-         f"recbole=={RECBOLE_VERSION}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "--dest",
+            str(folder),
+            f"recbole=={RECBOLE_VERSION}",
+        ],
         capture_output=True,
         text=True,
-    )  # fmt: skip
+    )
     found = sorted(glob.glob(str(folder / f"recbole-{RECBOLE_VERSION}-*.whl")))
     if proc.returncode != 0 or not found:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -168,7 +215,7 @@ def open_pypi_100k() -> Source:
         full = RECBOLE_PREFIX + name
         return zf.read(full) if full in members else None
 
-    names = [n[len(RECBOLE_PREFIX):] for n in members if n.startswith(RECBOLE_PREFIX)]
+    names = [n[len(RECBOLE_PREFIX) :] for n in members if n.startswith(RECBOLE_PREFIX)]
     return Source("recbole-100k", f"{wheel.name}!{RECBOLE_PREFIX}", opener, names)
 
 
@@ -187,9 +234,7 @@ def iter_line_chunks(data: bytes, encoding: str, skip_header: bool) -> Iterator[
         lines = list(itertools.islice(text, CHUNK_LINES))
         if not lines:
             return
-        frame = pd.DataFrame(
-            {"line_no": np.arange(start, start + len(lines), dtype=np.int64), "raw_line": lines}
-        )
+        frame = pd.DataFrame({"line_no": np.arange(start, start + len(lines), dtype=np.int64), "raw_line": lines})
         frame["raw_line"] = frame["raw_line"].str.rstrip("\r\n")
         start += len(lines)
         yield frame[frame["raw_line"].str.strip() != ""]
@@ -383,8 +428,9 @@ def read_users(src: Source) -> tuple[pd.DataFrame, pd.DataFrame, str] | None:
             if not uid.isdigit():
                 rejects.append((rec.line_no, rec.raw_line, "user id is not a positive integer"))
                 continue
-            rows.append((rec.line_no, rec.raw_line, int(uid), f"ml{uid}", age_v, gender or None, occ or None,
-                         zip_code or None))  # fmt: skip
+            rows.append(
+                (rec.line_no, rec.raw_line, int(uid), f"ml{uid}", age_v, gender or None, occ or None, zip_code or None)
+            )
     frame = pd.DataFrame(
         rows, columns=["line_no", "raw_line", "user_id", "username", "age", "gender", "occupation", "zip_code"]
     )
@@ -441,8 +487,16 @@ def load_films(conn: psycopg.Connection, src: Source, source_name: str) -> None:
             conn,
             batch,
             frame,
-            [("film_id", "bigint"), ("slug", "text"), ("title", "text"), ("release_year", "integer"),
-             ("genres", "text[]"), ("imdb_id", "text"), ("tmdb_id", "bigint"), ("source", "text")],  # fmt: skip
+            [
+                ("film_id", "bigint"),
+                ("slug", "text"),
+                ("title", "text"),
+                ("release_year", "integer"),
+                ("genres", "text[]"),
+                ("imdb_id", "text"),
+                ("tmdb_id", "bigint"),
+                ("source", "text"),
+            ],
             "raw.films",
             ["film_id"],
         )
@@ -471,8 +525,15 @@ def load_users_and_cohorts(conn: psycopg.Connection, src: Source, source_name: s
             conn,
             batch,
             frame,
-            [("user_id", "bigint"), ("username", "text"), ("age", "integer"), ("gender", "text"),
-             ("occupation", "text"), ("zip_code", "text"), ("source", "text")],  # fmt: skip
+            [
+                ("user_id", "bigint"),
+                ("username", "text"),
+                ("age", "integer"),
+                ("gender", "text"),
+                ("occupation", "text"),
+                ("zip_code", "text"),
+                ("source", "text"),
+            ],
             "raw.users",
             ["user_id"],
         )
@@ -518,13 +579,20 @@ def replace_cohorts(
 ) -> None:
     """Upsert cohorts and their members; members gone from a cohort of these kinds become tombstones."""
     stage = common.create_stage(conn, "_stage_cohorts", [("cohort_id", "text"), ("name", "text"), ("kind", "text")])
-    warehouse.copy_frame(conn, stage, cohorts.assign(line_no=None, raw_line=None)[
-        ["cohort_id", "name", "kind", "line_no", "raw_line"]])
+    warehouse.copy_frame(
+        conn, stage, cohorts.assign(line_no=None, raw_line=None)[["cohort_id", "name", "kind", "line_no", "raw_line"]]
+    )
     common.upsert_from_stage(batch, stage, "raw.cohorts", ["cohort_id"], ["name", "kind"])
-    mstage = common.create_stage(conn, "_stage_members", [("cohort_id", "text"), ("user_id", "bigint"),
-                                                          ("deleted", "boolean")])  # fmt: skip
-    warehouse.copy_frame(conn, mstage, members.assign(deleted=False, line_no=None, raw_line=None)[
-        ["cohort_id", "user_id", "deleted", "line_no", "raw_line"]])
+    mstage = common.create_stage(
+        conn, "_stage_members", [("cohort_id", "text"), ("user_id", "bigint"), ("deleted", "boolean")]
+    )
+    warehouse.copy_frame(
+        conn,
+        mstage,
+        members.assign(deleted=False, line_no=None, raw_line=None)[
+            ["cohort_id", "user_id", "deleted", "line_no", "raw_line"]
+        ],
+    )
     common.upsert_from_stage(batch, mstage, "raw.cohort_members", ["cohort_id", "user_id"], ["deleted"])
     gone = common.tombstone_missing(
         batch,
@@ -557,7 +625,9 @@ def load_people(conn: psycopg.Connection, src: Source, source_name: str) -> None
     ).drop_duplicates()
     fp["billing"] = pd.array([pd.NA] * len(fp), dtype="Int64")
     sha = common.file_sha256(None, kg + link)
-    with common.load_batch(conn, source=source_name, entity="people", file=src.describe("ml-100k.kg"), sha256=sha) as batch:
+    with common.load_batch(
+        conn, source=source_name, entity="people", file=src.describe("ml-100k.kg"), sha256=sha
+    ) as batch:
         if batch is None:
             return
         batch.rows_read = len(fp)
@@ -566,8 +636,9 @@ def load_people(conn: psycopg.Connection, src: Source, source_name: str) -> None
         warehouse.copy_frame(conn, pstage, people)
         common.upsert_from_stage(batch, pstage, "raw.people", ["person_id"], ["name"])
         fstage = common.create_stage(
-            conn, "_stage_film_people", [("film_id", "bigint"), ("person_id", "text"), ("role", "text"),
-                                         ("billing", "integer")]  # fmt: skip
+            conn,
+            "_stage_film_people",
+            [("film_id", "bigint"), ("person_id", "text"), ("role", "text"), ("billing", "integer")],
         )
         warehouse.copy_frame(conn, fstage, fp.assign(line_no=None, raw_line=None))
         common.reject_unknown(batch, fstage, "film_id", "raw.films", "film_id", "film")
@@ -588,8 +659,9 @@ def load_ratings(conn: psycopg.Connection, src: Source, source_name: str, has_us
         if batch is None:
             return
         stage = common.create_stage(
-            conn, "_stage_ratings", [("user_id", "bigint"), ("film_id", "bigint"), ("rating", "numeric(2,1)"),
-                                     ("ts", "bigint")]  # fmt: skip
+            conn,
+            "_stage_ratings",
+            [("user_id", "bigint"), ("film_id", "bigint"), ("rating", "numeric(2,1)"), ("ts", "bigint")],
         )
         for chunk in iter_line_chunks(data, "latin-1", skip_header=header):
             good, rejects = parse_ratings_chunk(chunk, sep, half)
@@ -672,7 +744,9 @@ def load_tags(conn: psycopg.Connection, src: Source, source_name: str) -> None:
             "create temporary table _stage_tags_typed on commit drop as select user_id, film_id, tag, "
             "to_timestamp(ts) as tagged_at, line_no, raw_line from _stage_tags"
         )
-        n = common.upsert_from_stage(batch, "_stage_tags_typed", "raw.tags", ["user_id", "film_id", "tag"], ["tagged_at"])
+        n = common.upsert_from_stage(
+            batch, "_stage_tags_typed", "raw.tags", ["user_id", "film_id", "tag"], ["tagged_at"]
+        )
         log(f"tags: {n:,} new or changed")
 
 
@@ -719,4 +793,3 @@ def register_load(load_sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", nargs="?", help="a GroupLens folder or zip")
     p.add_argument("--from-pypi", action="store_true", help="ML-100K from the recbole 1.2.1 wheel on PyPI")
     p.set_defaults(func=cmd_load)
-

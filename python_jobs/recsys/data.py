@@ -157,7 +157,9 @@ def _incidence(item: np.ndarray, labels: pd.Series, n_items: int) -> tuple[sp.cs
 def load_item_side(conn: psycopg.Connection, film_ids: np.ndarray) -> ItemSide:
     """Genres, people (director/actor/writer) and release years of the films in the index."""
     n = len(film_ids)
-    films = read_frame(conn, "select film_id, title, release_year, array_to_string(genres, '|') as genres from raw.films")
+    films = read_frame(
+        conn, "select film_id, title, release_year, array_to_string(genres, '|') as genres from raw.films"
+    )
     side = ItemSide.empty(n)
     if films.empty:
         return side

@@ -1,4 +1,4 @@
-""""Because you liked ...": the liked film that contributed most to a recommendation's score.
+""" "Because you liked ...": the liked film that contributed most to a recommendation's score.
 
 Every personalised model decomposes its score into per-film contributions (ALS: the paper's
 section 5 decomposition, as implicit's explain(); EASE and kNN: x_uj * W[j, i]; content: feature

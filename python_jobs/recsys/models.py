@@ -67,8 +67,9 @@ class Recommender(ABC):
         """For each item, the n items a one-film history of it would recommend, and their scores."""
         from python_jobs.recsys.metrics import top_k
 
-        H = sp.csr_matrix((np.ones(len(items), np.float32), (np.arange(len(items)), items)),
-                          shape=(len(items), self.n_items))
+        H = sp.csr_matrix(
+            (np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items)
+        )
         scores = self.score_history(H)
         scores[np.arange(len(items)), items] = -np.inf
         top = top_k(scores, n)
@@ -116,8 +117,10 @@ class ItemItem(Recommender):
     def contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         row = X[user]
         hist = row.indices.astype(np.int64)
-        block = self.weights_[hist][:, items]
-        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        if sp.issparse(self.weights_):
+            block = self.weights_[hist][:, items].toarray()
+        else:
+            block = self.weights_[np.ix_(hist, items)]
         return hist, row.data[:, None].astype(np.float64) * block
 
 
@@ -135,8 +138,8 @@ class ItemKNN(ItemItem):
     """Item-based kNN: shrunk cosine similarity, each target item keeps its `neighbours` nearest items."""
 
     name = "itemknn"
-    defaults = {"neighbours": 100, "shrink": 10.0}
-    grid = {"neighbours": [20, 50, 100, 200], "shrink": [0.0, 20.0]}
+    defaults: ClassVar[dict[str, Any]] = {"neighbours": 100, "shrink": 10.0}
+    grid: ClassVar[dict[str, list[Any]]] = {"neighbours": [20, 50, 100, 200], "shrink": [0.0, 20.0]}
     block_items = 1024
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> ItemKNN:
@@ -159,8 +162,8 @@ class EASE(ItemItem):
     """EASE^R (Steck 2019): closed-form item x item ridge regression with a zero diagonal."""
 
     name = "ease"
-    defaults = {"lambda": 500.0}
-    grid = {"lambda": [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]}
+    defaults: ClassVar[dict[str, Any]] = {"lambda": 500.0}
+    grid: ClassVar[dict[str, list[Any]]] = {"lambda": [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]}
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> EASE:
         X = self._check_fit_input(X)
@@ -183,8 +186,8 @@ class Content(ItemItem):
     """Content-based: cosine similarity of genre, people and release-era features; scores unseen films too."""
 
     name = "content"
-    defaults = {"genre_weight": 1.0, "people_weight": 0.5, "year_weight": 0.5}
-    grid = {"people_weight": [0.0, 0.5, 1.0], "year_weight": [0.0, 0.5]}
+    defaults: ClassVar[dict[str, Any]] = {"genre_weight": 1.0, "people_weight": 0.5, "year_weight": 0.5}
+    grid: ClassVar[dict[str, list[Any]]] = {"people_weight": [0.0, 0.5, 1.0], "year_weight": [0.0, 0.5]}
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> Content:
         X = self._check_fit_input(X)
@@ -209,15 +212,17 @@ def content_features(side: ItemSide, genre_weight: float, people_weight: float, 
     n = len(side.years)
     years = np.nan_to_num(side.years, nan=-1)
     has_year = years > 0
-    bins = np.where(has_year, (years // 5).astype(np.int64), 0)
-    bins -= bins[has_year].min() if has_year.any() else 0
+    era = (years // 5).astype(np.int64)
+    bins = np.where(has_year, era - (era[has_year].min() if has_year.any() else 0), 0)
     n_bins = int(bins.max()) + 1 if has_year.any() else 1
     year = sp.csr_matrix((has_year.astype(np.float32), (np.arange(n), bins)), shape=(n, n_bins))
     blocks = [
-        genre_weight * normalize(side.genres),
-        people_weight * normalize(side.people),
-        year_weight * normalize(year),
+        weight * normalize(block)
+        for weight, block in ((genre_weight, side.genres), (people_weight, side.people), (year_weight, year))
+        if block.shape[1] > 0 and weight > 0
     ]
+    if not blocks:
+        raise ValueError("content: no film features (genres, people, years) with a positive weight")
     return normalize(sp.hstack(blocks).tocsr()).astype(np.float32)
 
 
@@ -229,8 +234,12 @@ class ALS(Recommender):
     """
 
     name = "als"
-    defaults = {"factors": 64, "regularization": 0.1, "alpha": 10.0, "iterations": 15}
-    grid = {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 10.0]}
+    defaults: ClassVar[dict[str, Any]] = {"factors": 64, "regularization": 0.1, "alpha": 10.0, "iterations": 15}
+    grid: ClassVar[dict[str, list[Any]]] = {
+        "factors": [32, 64, 128],
+        "regularization": [0.1, 1.0, 10.0],
+        "alpha": [1.0, 5.0, 20.0],
+    }
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> ALS:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -290,8 +299,8 @@ class Hybrid(Recommender):
     """
 
     name = "hybrid"
-    defaults = {"weight": 0.2, "base": "ease", "base_params": None, "content_params": None}
-    grid = {"weight": [0.05, 0.1, 0.2, 0.3, 0.5]}
+    defaults: ClassVar[dict[str, Any]] = {"weight": 0.2, "base": "ease", "base_params": None, "content_params": None}
+    grid: ClassVar[dict[str, list[Any]]] = {"weight": [0.05, 0.1, 0.2, 0.3, 0.5]}
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> Hybrid:
         X = self._check_fit_input(X)
@@ -317,14 +326,13 @@ class Hybrid(Recommender):
         _, sb, _, sc = self._parts(np.array([user]), X)
         hist, cb = self.base_.contributions(user, X, items)
         hist_c, cc = self.content_.contributions(user, X, items)
-        assert np.array_equal(hist, hist_c)
+        if not np.array_equal(hist, hist_c):
+            raise RuntimeError("hybrid: base and content models disagree on the user's history")
         w = self.params["weight"]
         return hist, (1 - w) * cb / sb[0, 0] + w * cc / sc[0, 0]
 
 
-MODELS: dict[str, type[Recommender]] = {
-    m.name: m for m in (Popularity, ItemKNN, ALS, EASE, Content, Hybrid)
-}
+MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, ItemKNN, ALS, EASE, Content, Hybrid)}
 
 
 def make_model(name: str, seed: int = 0, **params: Any) -> Recommender:

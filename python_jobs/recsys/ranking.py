@@ -46,3 +46,38 @@ def rank_blocks(
         if progress and (b % 20 == 0 or b == n_blocks - 1):
             log(f"{progress}: block {b + 1}/{n_blocks}")
         yield u, top, np.take_along_axis(scores, top, axis=1)
+
+
+def diversify(top: np.ndarray, scores: np.ndarray, genres: np.ndarray, n: int, relevance: float) -> np.ndarray:
+    """Maximal marginal relevance re-ranking of each row's candidates by genre Jaccard similarity.
+
+    Returns, per row, the positions (columns of top) of the n picked candidates, in picking order.
+
+    Greedily picks the candidate maximising relevance * normalised score - (1 - relevance) * (its
+    highest similarity to an already picked film); relevance = 1 keeps the original order.
+    """
+    out = np.empty((len(top), min(n, top.shape[1])), dtype=np.int64)
+    g = genres.astype(np.float32)
+    for r in range(len(top)):
+        cand, s = top[r], scores[r]
+        finite = np.isfinite(s)
+        lo, hi = (s[finite].min(), s[finite].max()) if finite.any() else (0.0, 1.0)
+        rel = np.where(finite, (s - lo) / (hi - lo if hi > lo else 1.0), -np.inf)
+        G = g[cand]
+        inter = G @ G.T
+        size = G.sum(axis=1)
+        union = size[:, None] + size[None, :] - inter
+        sim = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        chosen = [0]
+        max_sim = sim[0].copy()
+        taken = np.zeros(len(cand), dtype=bool)
+        taken[0] = True
+        while len(chosen) < out.shape[1]:
+            mmr = relevance * rel - (1 - relevance) * max_sim
+            mmr[taken] = -np.inf
+            nxt = int(np.argmax(mmr))
+            chosen.append(nxt)
+            taken[nxt] = True
+            max_sim = np.maximum(max_sim, sim[nxt])
+        out[r] = chosen
+    return out

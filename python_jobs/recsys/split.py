@@ -46,9 +46,7 @@ def temporal_split(ts: np.ndarray, test_fraction: float = 0.1, validation_fracti
     return Split(train=train, validation=validation, test=test, protocol=protocol)
 
 
-def random_split(
-    users: np.ndarray, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
-) -> Split:
+def random_split(users: np.ndarray, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
     """Per-user random split: each user's events shuffled, floor(ratio * n) to validation and test, rest train."""
     users = np.asarray(users)
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ PREFIX = movielens.RECBOLE_PREFIX
 @cache
 def files() -> dict[str, bytes]:
     with zipfile.ZipFile(movielens.recbole_wheel()) as zf:
-        return {n[len(PREFIX):]: zf.read(n) for n in zf.namelist() if n.startswith(PREFIX)}
+        return {n[len(PREFIX) :]: zf.read(n) for n in zf.namelist() if n.startswith(PREFIX)}
 
 
 def ratings() -> pd.DataFrame:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 
+import ml100k
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, recbole_wheel_available, run_dbt
 
 from python_jobs import cohorts, warehouse
 from python_jobs.loaders import movielens
-
-import ml100k
-from conftest import ROOT, recbole_wheel_available, run_dbt
 
 pytestmark = [
     pytest.mark.slow,
@@ -65,11 +64,11 @@ def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
     run_dbt(db, "seed")
     run_dbt(db, "seed", "--vars", '{"schema_suffix": "_full"}')
     sizes: list[dict[str, int]] = []
+    parts = [ratings.iloc[rows] for rows in np.array_split(np.arange(len(ratings)), 5)]
+    first_part = parts[0]
 
     # five time-ordered batches through the real loader
-    for i, rows in enumerate(np.array_split(np.arange(len(ratings)), 5)):
-        part = ratings.iloc[rows]
-        first_part = part if i == 0 else first_part
+    for i, part in enumerate(parts):
         with warehouse.connect(db) as conn:
             movielens.load_movielens(conn, ml100k.write_folder(tmp_path / f"batch{i}", part))
         sizes.append(build_and_compare(db, f"batch {i}"))
@@ -104,9 +103,12 @@ def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
         cohorts.retract_ratings(conn, gone)
     build_and_compare(db, "deletions")
     with warehouse.connect(db) as conn:
-        assert conn.execute(
-            "select count(*) from marts.cohort_film_stats where cohort_id = %s and film_id = %s", lonely
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from marts.cohort_film_stats where cohort_id = %s and film_id = %s", lonely
+            ).fetchone()[0]
+            == 0
+        )
 
     # membership change through the loader: 25 users change occupation (old memberships become tombstones)
     users = ml100k.users()

@@ -81,11 +81,13 @@ def test_titles_years_genres_and_demographic_cohorts(conn, tmp_path):
 
 
 def test_loading_the_same_files_twice_changes_nothing(conn, tmp_path):
-    folder = write_ml100k(tmp_path / "ml-100k", GOOD + [BAD[0][0]])
+    folder = write_ml100k(tmp_path / "ml-100k", [*GOOD, BAD[0][0]])
     movielens.load_movielens(conn, folder)
     snapshot = "select count(*), sum(batch_id) from {}"
-    before = {t: conn.execute(snapshot.format(t)).fetchone() for t in ("raw.ratings", "raw.films", "raw.cohort_members",
-                                                                         "ops.quarantine", "ops.load_batches")}
+    before = {
+        t: conn.execute(snapshot.format(t)).fetchone()
+        for t in ("raw.ratings", "raw.films", "raw.cohort_members", "ops.quarantine", "ops.load_batches")
+    }
     movielens.load_movielens(conn, folder)
     after = {t: conn.execute(snapshot.format(t)).fetchone() for t in before}
     assert after == before
@@ -125,19 +127,26 @@ def test_reads_a_zip_and_the_ml1m_and_ml25m_layouts(conn, tmp_path):
     try:
         folder = tmp_path / "ml-25m"
         folder.mkdir()
-        (folder / "movies.csv").write_text('movieId,title,genres\n1,"City, The (2001)",Drama|Crime\n2,Up (2009),'
-                                           "(no genres listed)\n")  # fmt: skip
+        (folder / "movies.csv").write_text(
+            'movieId,title,genres\n1,"City, The (2001)",Drama|Crime\n2,Up (2009),(no genres listed)\n'
+        )
         (folder / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0114709,862\n2,0113497,\n")
-        (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.5,1147880044\n2,2,0.5,1147868817\n"
-                                            "2,1,4.25,1147868818\n")  # fmt: skip
+        (folder / "ratings.csv").write_text(
+            "userId,movieId,rating,timestamp\n1,1,4.5,1147880044\n2,2,0.5,1147868817\n2,1,4.25,1147868818\n"
+        )
         (folder / "tags.csv").write_text("userId,movieId,tag,timestamp\n1,1,noir,1147880044\n")
         with warehouse.connect(other) as c25:
             warehouse.init_warehouse(c25)
             assert movielens.load_movielens(c25, folder) == "ml-25m"
             assert c25.execute("select title, imdb_id, tmdb_id from raw.films where film_id = 1").fetchone() == (
-                "The City", "tt0114709", 862)  # fmt: skip
+                "The City",
+                "tt0114709",
+                862,
+            )
             assert c25.execute("select sum(rating)::float from raw.ratings").fetchone()[0] == 5.0
-            assert c25.execute("select count(*) from raw.cohort_members where cohort_id = 'everyone'").fetchone()[0] == 2
+            assert (
+                c25.execute("select count(*) from raw.cohort_members where cohort_id = 'everyone'").fetchone()[0] == 2
+            )
             assert c25.execute("select tag from raw.tags").fetchone()[0] == "noir"
             assert "half stars" in c25.execute("select reason from ops.quarantine").fetchone()[0]
     finally:

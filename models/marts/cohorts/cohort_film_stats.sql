@@ -43,57 +43,57 @@ cohort_ratings_all as (
 
 {% if is_incremental() %}
 
-batch_window as (
-    {{ incremental_window(this) }}
-),
+    batch_window as (
+        {{ incremental_window(this) }}
+    ),
 
-changed_ratings as (
-    select
-        ratings.user_id,
-        ratings.film_id
-    from {{ ref('stg_raw__ratings') }} as ratings
-    inner join batch_window
-        on
-            ratings.batch_id > batch_window.window_lo
-            and ratings.batch_id <= batch_window.window_hi
-),
+    changed_ratings as (
+        select
+            ratings.user_id,
+            ratings.film_id
+        from {{ ref('stg_raw__ratings') }} as ratings
+        inner join batch_window
+            on
+                ratings.batch_id > batch_window.window_lo
+                and ratings.batch_id <= batch_window.window_hi
+    ),
 
-changed_cohorts as (
-    select distinct members.cohort_id
-    from {{ ref('stg_raw__cohort_members') }} as members
-    inner join batch_window
-        on
-            members.batch_id > batch_window.window_lo
-            and members.batch_id <= batch_window.window_hi
-),
+    changed_cohorts as (
+        select distinct members.cohort_id
+        from {{ ref('stg_raw__cohort_members') }} as members
+        inner join batch_window
+            on
+                members.batch_id > batch_window.window_lo
+                and members.batch_id <= batch_window.window_hi
+    ),
 
-touched_pairs as (
-    select distinct
-        members.cohort_id,
-        changed_ratings.film_id
-    from changed_ratings
-    inner join {{ ref('int_cohort_members_current') }} as members
-        on changed_ratings.user_id = members.user_id
-),
+    touched_pairs as (
+        select distinct
+            members.cohort_id,
+            changed_ratings.film_id
+        from changed_ratings
+        inner join {{ ref('int_cohort_members_current') }} as members
+            on changed_ratings.user_id = members.user_id
+    ),
 
-cohort_ratings as (
-    select cohort_ratings_all.*
-    from cohort_ratings_all
-    where
-        cohort_ratings_all.cohort_id in (select changed_cohorts.cohort_id from changed_cohorts)
-        or (cohort_ratings_all.cohort_id, cohort_ratings_all.film_id) in (
-            select
-                touched_pairs.cohort_id,
-                touched_pairs.film_id
-            from touched_pairs
-        )
-),
+    cohort_ratings as (
+        select cohort_ratings_all.*
+        from cohort_ratings_all
+        where
+            cohort_ratings_all.cohort_id in (select changed_cohorts.cohort_id from changed_cohorts)
+            or (cohort_ratings_all.cohort_id, cohort_ratings_all.film_id) in (
+                select
+                    touched_pairs.cohort_id,
+                    touched_pairs.film_id
+                from touched_pairs
+            )
+    ),
 
 {% else %}
 
-cohort_ratings as (
-    select * from cohort_ratings_all
-),
+    cohort_ratings as (
+        select * from cohort_ratings_all
+    ),
 
 {% endif %}
 

@@ -1,0 +1,57 @@
+# film_cohorts: two commands on a fresh machine — `make demo` and `make test`.
+# Everything runs in .venv; with PGHOST unset the project starts its own PostgreSQL in .warehouse/.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_DB ?= film_cohorts_test
+JOBS := $(BIN)/python -m python_jobs
+
+.PHONY: install demo demo-synthetic test lint dbt-test pytest bench env stop clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing film_cohorts (first time: about a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]' || \
+		{ echo "error: pip could not install the project; see the messages above"; exit 1; }
+	@touch $(STAMP)
+
+demo: install  ## load ML-100K, build everything, run the jobs, print a report
+	@$(JOBS) demo
+
+demo-synthetic: install  ## the same on generated Letterboxd-style data (database film_cohorts_synthetic)
+	@$(JOBS) demo --dataset synthetic
+
+test: install lint dbt-test pytest  ## sqlfluff, dbt build (models, data and unit tests) and pytest, on a real server
+
+lint: install
+	@echo "==> sqlfluff lint"
+	@$(BIN)/sqlfluff lint models macros analyses tests/generic --disable-progress-bar --nocolor
+	@echo "==> ruff"
+	@$(BIN)/ruff check python_jobs tests bench
+
+dbt-test: install
+	@echo "==> dbt build on a fresh database $(TEST_DB) with ML-100K"
+	@PGDATABASE=$(TEST_DB) $(JOBS) reset
+	@PGDATABASE=$(TEST_DB) $(JOBS) load movielens --from-pypi
+	@PGDATABASE=$(TEST_DB) $(JOBS) build
+
+pytest: install
+	@echo "==> pytest"
+	@$(BIN)/pytest -q
+
+bench: install  ## timings on ML-100K (and the generator, recommenders) into bench/report.md
+	@$(BIN)/python bench/run.py
+
+env: install  ## print the libpq variables for psql, dbt, BI tools: eval "$$(make -s env)"
+	@$(JOBS) env
+
+stop:  ## stop the embedded PostgreSQL
+	@test -x $(BIN)/python && $(JOBS) server stop || true
+
+clean: stop
+	rm -rf .warehouse target logs

@@ -1,0 +1,210 @@
+"""The chain `load → dbt build → python jobs → dbt build (ml marts)` and the demo report.
+
+`python -m python_jobs build [dbt args]`: dbt build, creating missing incremental relations with
+`--empty` first (dbt unit tests of an incremental model's incremental branch need the relation).
+`python -m python_jobs demo [--dataset movielens|synthetic] [--path DIR]`: the whole chain, then a
+report a person wants to read.
+`python -m python_jobs reset`: drop and recreate the database (PGDATABASE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from python_jobs import warehouse
+from python_jobs.warehouse import WarehouseError, log
+
+
+def dbt(*args: str, quiet: bool = False) -> None:
+    """Run dbt in the project folder with the warehouse's settings; raise a one-line error on failure."""
+    root = warehouse.project_root()
+    env = dict(os.environ)
+    env.setdefault("DBT_PROFILES_DIR", str(root))
+    if not (root / "profiles.yml").exists():
+        (root / "profiles.yml").write_text((root / "profiles.yml.example").read_text())
+    exe = str(Path(sys.executable).parent / "dbt")
+    cmd = [exe, *args]
+    if quiet:
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stdout[-6000:], file=sys.stderr)
+    else:
+        proc = subprocess.run(cmd, cwd=root, env=env)
+    if proc.returncode != 0:
+        raise WarehouseError(f"`dbt {' '.join(args)}` failed (see its output above and logs/dbt.log)")
+
+
+def missing_incremental_models(conn) -> list[str]:
+    """Incremental models whose relation does not exist yet in this database (from target/manifest.json)."""
+    manifest = json.loads((warehouse.project_root() / "target" / "manifest.json").read_text())
+    wanted = [
+        (n["name"], n["schema"], n.get("alias") or n["name"])
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["config"].get("materialized") == "incremental"
+    ]
+    missing = []
+    for name, schema, alias in wanted:
+        found = conn.execute(
+            "select 1 from pg_tables where schemaname = %s and tablename = %s", (schema, alias)
+        ).fetchone()
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def build(extra: list[str] | None = None) -> None:
+    """dbt build on the configured database, bootstrapping missing incremental relations with --empty."""
+    warehouse.ensure_server()
+    warehouse.ensure_database()
+    with warehouse.connect() as conn:
+        warehouse.init_warehouse(conn)
+        dbt("parse", quiet=True)
+        missing = missing_incremental_models(conn)
+    if missing:
+        log(f"creating empty incremental relations first: {', '.join(missing)}")
+        dbt("run", "--empty", "--select", *[f"+{m}" for m in missing], quiet=True)
+    dbt("seed", quiet=True)
+    dbt("build", *(extra or []))
+
+
+def reset() -> None:
+    name = os.environ.get("PGDATABASE") or warehouse.DEFAULT_DATABASE
+    warehouse.ensure_server()
+    warehouse.drop_database(name)
+    warehouse.ensure_database(name)
+    with warehouse.connect(name) as conn:
+        warehouse.init_warehouse(conn)
+    log(f"database {name} is empty and ready")
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run_jobs(dataset: str) -> None:
+    """The Python jobs that exist in this checkout, each through its own CLI command."""
+    from python_jobs.__main__ import main as cli
+
+    steps: list[list[str]] = []
+    if _has("python_jobs.recsys.cli"):
+        steps += [
+            ["evaluate"],
+            ["recommend", "--show", "3"],
+            ["similar"],
+            ["cluster"],
+            ["predict"],
+        ]
+    for step in steps:
+        log(f"job: {' '.join(step)}")
+        code = cli(step)
+        if code:
+            raise WarehouseError(f"`python -m python_jobs {' '.join(step)}` failed with exit code {code}")
+
+
+def print_report(conn) -> None:
+    """What the warehouse found: sizes, quarantine, and the top films of three cohorts."""
+    q = conn.execute
+    n_ratings, n_users, n_films = q(
+        "select (select count(*) from raw.ratings where not deleted), (select count(*) from raw.users), "
+        "(select count(*) from raw.films)"
+    ).fetchone()
+    rejected = q("select count(*) from ops.quarantine").fetchone()[0]
+    n_cohorts = q("select count(distinct cohort_id) from marts.cohort_film_stats").fetchone()[0]
+    print()
+    print("=" * 100)
+    print(
+        f"film_cohorts: {n_ratings:,} ratings by {n_users:,} people of {n_films:,} films; "
+        f"{rejected:,} rows in quarantine; {n_cohorts} cohorts built"
+    )
+    print("=" * 100)
+    has_rankings = q("select to_regclass('marts.film_rankings') is not null").fetchone()[0]
+    cohorts = [
+        r[0]
+        for r in q(
+            "select cohort_id from marts.cohort_film_stats group by cohort_id "
+            "order by (cohort_id = 'everyone') desc, sum(ratings_count) desc limit 3"
+        )
+    ]
+    for cohort in cohorts:
+        members = q(
+            "select count(*) from raw.cohort_members where cohort_id = %s and not deleted", (cohort,)
+        ).fetchone()[0]
+        print(f"\nTop 10 for cohort {cohort!r} ({members} members), ranked by the Bayesian mean")
+        print(f"{'rank':>4}  {'film':<52} {'watchers':>8} {'avg':>6} {'bayes':>6}")
+        if has_rankings:
+            rows = q(
+                "select r.rank, f.title, f.release_year, s.watchers, s.avg_rating, r.score "
+                "from marts.film_rankings r join marts.cohort_film_stats s using (cohort_id, film_id) "
+                "join raw.films f using (film_id) where r.cohort_id = %s and r.strategy = 'bayesian' "
+                "order by r.rank limit 10",
+                (cohort,),
+            ).fetchall()
+        else:  # before the rankings marts exist: the plain average of films with 20 ratings or more
+            rows = q(
+                "select row_number() over (order by s.avg_rating desc, s.film_id), f.title, f.release_year, "
+                "s.watchers, s.avg_rating, s.avg_rating from marts.cohort_film_stats s join raw.films f "
+                "using (film_id) where s.cohort_id = %s and s.ratings_count >= 20 "
+                "order by s.avg_rating desc, s.film_id limit 10",
+                (cohort,),
+            ).fetchall()
+        for rank, title, year, watchers, avg, score in rows:
+            label = f"{title} ({year})" if year else title
+            print(f"{rank:>4}  {label[:52]:<52} {watchers:>8} {float(avg):>6.2f} {float(score):>6.2f}")
+    if q("select to_regclass('ml.evaluation_runs') is not null").fetchone()[0]:
+        print(
+            "\nOffline evaluation and recommendations: see the tables printed by the jobs above "
+            "(ml.evaluation_runs, ml.recommendations)."
+        )
+    print()
+
+
+def demo(dataset: str, path: str | None, users: int, films: int) -> None:
+    started = time.monotonic()
+    if dataset == "synthetic" and "PGDATABASE" not in os.environ:
+        os.environ["PGDATABASE"] = warehouse.DEFAULT_DATABASE + "_synthetic"
+    warehouse.ensure_server()
+    db = warehouse.ensure_database()
+    log(f"warehouse: database {db} on {os.environ['PGHOST']}")
+    with warehouse.connect() as conn:
+        warehouse.init_warehouse(conn)
+        if dataset == "movielens":
+            from python_jobs.loaders import movielens
+
+            movielens.load_movielens(conn, path)
+        else:
+            from python_jobs.__main__ import main as cli
+
+            if conn.execute("select count(*) from raw.ratings").fetchone()[0] == 0:
+                code = cli(["generate", "--users", str(users), "--films", str(films), "--seed", "42"])
+                if code:
+                    raise WarehouseError("the generator failed")
+            else:
+                log("synthetic data already generated; reusing it")
+    build()
+    run_jobs(dataset)
+    if _has("python_jobs.recsys.cli"):
+        dbt("build", "--select", "source:ml+", quiet=True)
+    with warehouse.connect() as conn:
+        print_report(conn)
+    log(f"demo finished in {time.monotonic() - started:.0f} s")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="dbt build (seeds, models, data and unit tests), bootstrapping incremental models")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra dbt build arguments, e.g. --select marts")
+    p.set_defaults(func=lambda a: build(a.dbt_args) or 0)
+    p = sub.add_parser("reset", help="drop and recreate the database named by PGDATABASE")
+    p.set_defaults(func=lambda a: reset() or 0)
+    p = sub.add_parser("demo", help="load, build, run the jobs and print what the warehouse found")
+    p.add_argument("--dataset", choices=["movielens", "synthetic"], default="movielens")
+    p.add_argument("--path", help="your own GroupLens copy (folder or zip); default ML-100K from PyPI")
+    p.add_argument("--users", type=int, default=3000, help="synthetic: users (default 3000)")
+    p.add_argument("--films", type=int, default=2000, help="synthetic: films (default 2000)")
+    p.set_defaults(func=lambda a: demo(a.dataset, a.path, a.users, a.films) or 0)
