@@ -59,7 +59,7 @@ def missing_incremental_models(conn) -> list[str]:
     return missing
 
 
-def build(extra: list[str] | None = None) -> None:
+def build(extra: list[str] | None = None, quiet: bool = False) -> None:
     """dbt build on the configured database, bootstrapping missing incremental relations with --empty."""
     warehouse.ensure_server()
     warehouse.ensure_database()
@@ -71,7 +71,7 @@ def build(extra: list[str] | None = None) -> None:
         log(f"creating empty incremental relations first: {', '.join(missing)}")
         dbt("run", "--empty", "--select", *[f"+{m}" for m in missing], quiet=True)
     dbt("seed", quiet=True)
-    dbt("build", *(extra or []))
+    dbt("build", *(extra or []), quiet=quiet)
 
 
 def reset() -> None:
@@ -96,10 +96,10 @@ def run_jobs(dataset: str) -> None:
     if _has("python_jobs.recsys.cli"):
         steps += [
             ["evaluate"],
-            ["recommend", "--show", "3"],
+            ["recommend", "--model", "hybrid", "--show", "3"],
             ["similar"],
             ["cluster"],
-            ["predict"],
+            ["predict", "--evaluate"],
         ]
     for step in steps:
         log(f"job: {' '.join(step)}")
@@ -189,8 +189,8 @@ def demo(dataset: str, path: str | None, users: int, films: int) -> None:
                 log("synthetic data already generated; reusing it")
     build()
     run_jobs(dataset)
-    if _has("python_jobs.recsys.cli"):
-        dbt("build", "--select", "source:ml+", quiet=True)
+    log("rebuilding what the jobs feed: ml marts and the taste-cluster cohorts (incremental)")
+    build(quiet=True)
     with warehouse.connect() as conn:
         print_report(conn)
     log(f"demo finished in {time.monotonic() - started:.0f} s")
