@@ -30,7 +30,7 @@ test: install lint dbt-test pytest  ## sqlfluff, dbt build (models, data and uni
 
 lint: install
 	@echo "==> sqlfluff lint"
-	@$(BIN)/sqlfluff lint models macros analyses tests/generic --disable-progress-bar --nocolor
+	@$(BIN)/sqlfluff lint models $(wildcard analyses) --disable-progress-bar --nocolor
 	@echo "==> ruff"
 	@$(BIN)/ruff check python_jobs tests bench
 
