@@ -15,6 +15,10 @@ from python_jobs.loaders import movielens
 pytestmark = pytest.mark.skipif(not recbole_wheel_available(), reason="the recbole wheel could not be downloaded")
 
 
+def population_skewness(r: pd.Series) -> float:
+    return stats.skew(r, bias=True) if len(r) >= 3 and r.nunique() > 1 else np.nan
+
+
 def expected_stats(ratings: pd.DataFrame) -> pd.DataFrame:
     grouped = ratings.groupby("film_id")["rating"]
     out = pd.DataFrame(
@@ -22,7 +26,7 @@ def expected_stats(ratings: pd.DataFrame) -> pd.DataFrame:
             "ratings_count": grouped.size(),
             "avg_rating": grouped.mean(),
             "stddev_rating": grouped.std(ddof=1),
-            "skewness": grouped.apply(lambda r: stats.skew(r, bias=True) if len(r) >= 3 and r.nunique() > 1 else np.nan),
+            "skewness": grouped.apply(population_skewness),
         }
     )
     for star in range(1, 6):
