@@ -54,14 +54,18 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     with warehouse.connect("postgres") as conn:
         version = conn.execute("show server_version").fetchone()[0]
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, " \
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, PostgreSQL {version}"
+    )
 
 
 def bench_load(db: str) -> list[str]:
     ratings = ml100k.ratings()
     with warehouse.connect(db) as conn:
-        conn.execute("create table public.bare_ratings (user_id bigint, film_id bigint, rating numeric(2,1), ts bigint)")
+        conn.execute(
+            "create table public.bare_ratings (user_id bigint, film_id bigint, rating numeric(2,1), ts bigint)"
+        )
         conn.commit()
         buf = io.StringIO()
         ratings.to_csv(buf, sep="\t", header=False, index=False)
@@ -151,7 +155,7 @@ def main() -> int:
     ]
     import tempfile
 
-    for name, fn in [("load", bench_load), ("dbt", bench_dbt), ("incremental", bench_incremental)]:
+    for name, _fn in [("load", bench_load), ("dbt", bench_dbt), ("incremental", bench_incremental)]:
         db = f"bench_{name}_{np.random.default_rng().integers(1e9)}"
         warehouse.ensure_database(db)
         try:
