@@ -9,7 +9,7 @@
     A build with --empty writes no rows and so consumes nothing either. -#}
 
 {% macro incremental_window_open(relation, watched_sources) %}
-    insert into {{ source('ops', 'model_watermarks') }} as w (model_name, batch_id, window_lo, window_hi)
+    insert into {{ watermarks_table() }} as w (model_name, batch_id, window_lo, window_hi)
     select
         '{{ watermark_key(relation) }}',
         0,
@@ -28,7 +28,7 @@
     {%- if invocation_args_dict.get('empty') -%}
     select 1
     {%- else -%}
-    update {{ source('ops', 'model_watermarks') }}
+    update {{ watermarks_table() }}
     set batch_id = window_hi, built_at = clock_timestamp()
     where model_name = '{{ watermark_key(relation) }}'
     {%- endif -%}
@@ -50,4 +50,10 @@
         {%- set tested = model.get('tested_node_unique_id') or model.unique_id -%}
         {{ return(model.schema ~ '.' ~ tested.split('.')[-1]) }}
     {%- endif -%}
+{% endmacro %}
+
+{#- ops.model_watermarks as a plain relation for the hooks' writes: `dbt run --empty` rewrites every
+    source() into an empty subquery, which cannot be the target of an insert or update. -#}
+{% macro watermarks_table() %}
+    {{ return(api.Relation.create(database=target.database, schema='ops', identifier='model_watermarks')) }}
 {% endmacro %}
