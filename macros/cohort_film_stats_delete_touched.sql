@@ -1,7 +1,7 @@
 {#- Pre-hook of cohort_film_stats: delete the pairs the window touched, so pairs whose last rating
     went away disappear (delete+insert alone only replaces pairs that still exist). -#}
 {% macro cohort_film_stats_delete_touched(relation) %}
-    {%- if is_incremental() -%}
+    {%- if incremental_hooks_active() -%}
     with batch_window as (
         {{ incremental_window(relation) }}
     ),

@@ -57,3 +57,9 @@
 {% macro watermarks_table() %}
     {{ return(api.Relation.create(database=target.database, schema='ops', identifier='model_watermarks')) }}
 {% endmacro %}
+
+{#- True when an incremental model's hooks should touch rows: the relation exists, this is not a full
+    refresh, and this is not a `dbt run --empty` (which inserts nothing, so must delete nothing). -#}
+{% macro incremental_hooks_active() %}
+    {{ return(is_incremental() and not invocation_args_dict.get('empty')) }}
+{% endmacro %}

@@ -17,6 +17,7 @@ import warnings
 from python_jobs import warehouse
 from python_jobs.warehouse import WarehouseError
 
+PASSTHROUGH = ("dbt", "build")
 COMMAND_MODULES = (
     "python_jobs.loaders.movielens",
     "python_jobs.loaders.letterboxd",
@@ -113,7 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="platformdirs")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        # everything after `dbt` / `build` belongs to dbt, options included
+        args = parser.parse_args(argv[:1])
+        args.dbt_args = argv[1:]
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except WarehouseError as exc:

@@ -41,22 +41,31 @@ def dbt(*args: str, quiet: bool = False) -> None:
         raise WarehouseError(f"`dbt {' '.join(args)}` failed (see its output above and logs/dbt.log)")
 
 
-def missing_incremental_models(conn) -> list[str]:
-    """Incremental models whose relation does not exist yet in this database (from target/manifest.json)."""
+def models_to_bootstrap(conn) -> list[str]:
+    """Incremental models whose relation does not exist yet, plus their missing ancestors (from the manifest).
+
+    Only relations that do not exist are built with --empty: existing tables are never emptied.
+    """
     manifest = json.loads((warehouse.project_root() / "target" / "manifest.json").read_text())
-    wanted = [
-        (n["name"], n["schema"], n.get("alias") or n["name"])
-        for n in manifest["nodes"].values()
-        if n["resource_type"] == "model" and n["config"].get("materialized") == "incremental"
-    ]
-    missing = []
-    for name, schema, alias in wanted:
+    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
+
+    def exists(node: dict) -> bool:
         found = conn.execute(
-            "select 1 from pg_tables where schemaname = %s and tablename = %s", (schema, alias)
+            "select 1 from pg_class c join pg_namespace s on s.oid = c.relnamespace "
+            "where s.nspname = %s and c.relname = %s",
+            (node["schema"], node.get("alias") or node["name"]),
         ).fetchone()
-        if not found:
-            missing.append(name)
-    return missing
+        return found is not None
+
+    wanted: dict[str, str] = {}
+    stack = [uid for uid, n in nodes.items() if n["config"].get("materialized") == "incremental" and not exists(n)]
+    while stack:
+        uid = stack.pop()
+        if uid in wanted or uid not in nodes or nodes[uid]["resource_type"] != "model":
+            continue
+        wanted[uid] = nodes[uid]["name"]
+        stack += [p for p in nodes[uid]["depends_on"]["nodes"] if p in nodes and not exists(nodes[p])]
+    return sorted(wanted.values())
 
 
 def build(extra: list[str] | None = None, quiet: bool = False) -> None:
@@ -66,11 +75,11 @@ def build(extra: list[str] | None = None, quiet: bool = False) -> None:
     with warehouse.connect() as conn:
         warehouse.init_warehouse(conn)
         dbt("parse", quiet=True)
-        missing = missing_incremental_models(conn)
+        missing = models_to_bootstrap(conn)
+    dbt("seed", quiet=True)
     if missing:
         log(f"creating empty incremental relations first: {', '.join(missing)}")
-        dbt("run", "--empty", "--select", *[f"+{m}" for m in missing], quiet=True)
-    dbt("seed", quiet=True)
+        dbt("run", "--empty", "--select", *missing, quiet=True)
     dbt("build", *(extra or []), quiet=quiet)
 
 

@@ -1,0 +1,165 @@
+{#-
+    Grain: one row per user action, for feeds: rated, liked, favorited (from raw.ratings: one each per
+    live (user, film), at its rating time) and logged / rewatched (one per diary entry).
+    Unique key: event_id = '<type>:<user_id>:<film_id>[:<watched_on>:<entry_no>]'.
+
+    Incremental at user granularity: the window touches every user with a rating or diary row that
+    changed in it (new, updated or tombstoned); the pre-hook deletes those users' events and the model
+    re-derives them from the users' current rows. Untouched users depend on no changed row, so the
+    result equals a full refresh.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['event_id'],
+        on_schema_change='fail',
+        contract={'enforced': true},
+        indexes=[
+            {'columns': ['event_id'], 'unique': true},
+            {'columns': ['user_id', 'event_at']},
+            {'columns': ['film_id']},
+            {'columns': ['event_at']},
+        ],
+        pre_hook=[
+            "{{ incremental_window_open(this, [source('raw', 'ratings'), source('raw', 'diary_entries')]) }}",
+            "{{ user_activity_delete_touched(this) }}",
+        ],
+        post_hook=["{{ incremental_window_close(this) }}"],
+    )
+}}
+
+-- depends_on: {{ source('ops', 'model_watermarks') }}
+
+with
+
+ratings_all as (
+    select * from {{ ref('stg_raw__ratings') }}
+),
+
+diary_all as (
+    select * from {{ ref('stg_raw__diary_entries') }}
+),
+
+{% if is_incremental() %}
+
+    batch_window as (
+        {{ incremental_window(this) }}
+    ),
+
+    touched_users as (
+        select ratings_all.user_id
+        from ratings_all
+        inner join batch_window
+            on
+                ratings_all.batch_id > batch_window.window_lo
+                and ratings_all.batch_id <= batch_window.window_hi
+        union
+        select diary_all.user_id
+        from diary_all
+        inner join batch_window
+            on
+                diary_all.batch_id > batch_window.window_lo
+                and diary_all.batch_id <= batch_window.window_hi
+    ),
+
+    ratings as (
+        select ratings_all.*
+        from ratings_all
+        where ratings_all.user_id in (select touched_users.user_id from touched_users)
+    ),
+
+    diary as (
+        select diary_all.*
+        from diary_all
+        where diary_all.user_id in (select touched_users.user_id from touched_users)
+    ),
+
+{% else %}
+
+    ratings as (
+        select * from ratings_all
+    ),
+
+    diary as (
+        select * from diary_all
+    ),
+
+{% endif %}
+
+rating_events as (
+    select
+        'rated' as event_type,
+        user_id,
+        film_id,
+        coalesce(rated_at, updated_at) as event_at,
+        rating,
+        null::date as watched_on,
+        null::integer as entry_no,
+        false as is_rewatch
+    from ratings
+    where not is_deleted and rating is not null
+    union all
+    select
+        'liked' as event_type,
+        user_id,
+        film_id,
+        coalesce(rated_at, updated_at) as event_at,
+        rating,
+        null::date as watched_on,
+        null::integer as entry_no,
+        false as is_rewatch
+    from ratings
+    where not is_deleted and is_liked
+    union all
+    select
+        'favorited' as event_type,
+        user_id,
+        film_id,
+        coalesce(rated_at, updated_at) as event_at,
+        rating,
+        null::date as watched_on,
+        null::integer as entry_no,
+        false as is_rewatch
+    from ratings
+    where not is_deleted and is_favorite
+),
+
+diary_events as (
+    select
+        case when is_rewatch then 'rewatched' else 'logged' end as event_type,
+        user_id,
+        film_id,
+        coalesce(logged_at, watched_on::timestamptz) as event_at,
+        rating,
+        watched_on,
+        entry_no,
+        is_rewatch
+    from diary
+    where not is_deleted
+),
+
+events as (
+    select * from rating_events
+    union all
+    select * from diary_events
+),
+
+final as (
+    select
+        (
+            event_type || ':' || user_id || ':' || film_id
+            || coalesce(':' || watched_on || ':' || entry_no, '')
+        )::text as event_id,
+        event_type::text as event_type,
+        user_id::bigint as user_id,
+        film_id::bigint as film_id,
+        event_at::timestamptz as event_at,
+        (event_at at time zone 'UTC')::date as event_date,
+        rating::numeric(2, 1) as rating,
+        watched_on::date as watched_on,
+        is_rewatch::boolean as is_rewatch
+    from events
+)
+
+select * from final
