@@ -61,6 +61,15 @@ create table if not exists ops.model_watermarks (
     built_at timestamptz not null default clock_timestamp()
 );
 
+-- One row per dbt invocation: the newest batch in raw when it started. Every incremental model of
+-- that invocation processes batches up to this one, so a batch that lands mid-build is left whole
+-- for the next build, for every model alike.
+create table if not exists ops.dbt_invocations (
+    invocation_id text primary key,
+    window_hi bigint not null,
+    started_at timestamptz not null default clock_timestamp()
+);
+
 create table if not exists raw.users (
     user_id bigint primary key,
     username text,

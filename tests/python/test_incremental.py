@@ -130,3 +130,26 @@ def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
         assert before.fetchone()[0] > 0
     after_shrink = build_and_compare(db, "members removed")
     assert after_shrink["cohort_film_stats"] < after_define["cohort_film_stats"]
+
+
+def test_incremental_marts_equal_full_refresh_on_generated_batches(db):
+    """Letterboxd-like data: likes, favorites, logs without a rating, diary rewatches, follow-graph and
+    saved cohorts; later batches change and delete ratings and move saved-group members."""
+    from python_jobs.generator import Generator, GeneratorConfig
+
+    plan = Generator(GeneratorConfig(users=300, films=200, seed=11, batches=4, ratings_per_user=30))
+    run_dbt(db, "seed")
+    run_dbt(db, "seed", "--vars", '{"schema_suffix": "_full"}')
+    with warehouse.connect(db) as conn:
+        plan.write_base(conn)
+    sizes = []
+    for i in range(plan.batches):
+        with warehouse.connect(db) as conn:
+            plan.write_batch(conn, i)
+        sizes.append(build_and_compare(db, f"generated batch {i}"))
+    assert sizes[-1]["user_activity"] > sizes[0]["user_activity"]
+    with warehouse.connect(db) as conn:
+        kinds = dict(conn.execute("select event_type, count(*) from marts.user_activity group by 1").fetchall())
+        assert {"rated", "liked", "logged", "rewatched"} <= set(kinds)
+        assert conn.execute("select count(*) from raw.ratings where deleted").fetchone()[0] > 0
+        assert conn.execute("select count(*) from raw.cohort_members where deleted").fetchone()[0] > 0

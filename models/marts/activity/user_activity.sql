@@ -22,7 +22,7 @@
             {'columns': ['event_at']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this, [source('raw', 'ratings'), source('raw', 'diary_entries')]) }}",
+            "{{ incremental_window_open(this) }}",
             "{{ user_activity_delete_touched(this) }}",
         ],
         post_hook=["{{ incremental_window_close(this) }}"],

@@ -22,7 +22,7 @@
             {'columns': ['film_id']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this, [source('raw', 'ratings'), source('raw', 'cohort_members')]) }}",
+            "{{ incremental_window_open(this) }}",
             "{{ cohort_film_stats_delete_touched(this) }}",
         ],
         post_hook=["{{ incremental_window_close(this) }}"],

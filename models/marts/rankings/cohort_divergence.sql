@@ -1,0 +1,139 @@
+{#-
+    Grain: one row per (cohort_id, film_id) the cohort rated at least once.
+    delta = cohort average - global average, where global is raw.films.global_avg_rating when the
+    source has one (Letterboxd) and otherwise the average of the cohort of kind 'all' (everyone).
+    loves / hates: |delta| of at least loves_min_delta / hates_min_delta stars on at least
+    divergence_min_ratings cohort ratings (seeds/ranking_parameters.csv).
+
+    Incremental: a batch window touches whole cohorts (membership or member rating changes) and
+    changed films in every cohort (macros/rankings_changed_films.sql: the film's everyone-average
+    or its raw.films row moved). The pre-hook deletes both and the model recomputes them; every
+    other row depends on nothing that changed, and the figures are exact numeric, so the result
+    equals a full refresh. Seed changes need --full-refresh.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['cohort_id', 'film_id'],
+        on_schema_change='fail',
+        contract={'enforced': true},
+        indexes=[
+            {'columns': ['cohort_id', 'film_id'], 'unique': true},
+            {'columns': ['film_id']},
+        ],
+        pre_hook=[
+            "{{ incremental_window_open(this, [ref('cohort_film_stats')]) }}",
+            "{{ rankings_delete_touched(this, include_changed_films=true) }}",
+        ],
+        post_hook=["{{ incremental_window_close(this) }}"],
+    )
+}}
+
+with
+
+distribution as (
+    select * from {{ ref('int_cohort_film_distribution') }}
+),
+
+films as (
+    select * from {{ ref('stg_raw__films') }}
+),
+
+cohorts as (
+    select * from {{ ref('stg_raw__cohorts') }}
+),
+
+parameters as (
+    select * from {{ ref('int_ranking_parameters_pivoted') }}
+),
+
+rated as (
+    select * from distribution
+    where ratings_count > 0
+),
+
+{% if is_incremental() %}
+
+    to_compute as (
+        select rated.*
+        from rated
+        where
+            rated.cohort_id in ({{ rankings_touched_cohorts(this) }})
+            or rated.film_id in ({{ rankings_changed_films(this) }})
+    ),
+
+{% else %}
+
+    to_compute as (
+        select * from rated
+    ),
+
+{% endif %}
+
+everyone_cohort as (
+    select min(cohort_id) as cohort_id
+    from cohorts
+    where cohort_kind = 'all'
+),
+
+everyone as (
+    select
+        rated.film_id,
+        rated.mean_rating,
+        rated.ratings_count
+    from rated
+    inner join everyone_cohort
+        on rated.cohort_id = everyone_cohort.cohort_id
+),
+
+compared as (
+    select
+        to_compute.cohort_id,
+        to_compute.film_id,
+        to_compute.ratings_count,
+        to_compute.mean_rating as cohort_avg_rating,
+        coalesce(films.global_avg_rating, everyone.mean_rating) as global_avg_rating,
+        coalesce(films.global_ratings_count, everyone.ratings_count) as global_ratings_count,
+        case
+            when films.global_avg_rating is not null then 'site'
+            when everyone.mean_rating is not null then 'everyone'
+        end as global_source,
+        parameters.divergence_min_ratings,
+        parameters.loves_min_delta,
+        parameters.hates_min_delta
+    from to_compute
+    cross join parameters
+    left join films
+        on to_compute.film_id = films.film_id
+    left join everyone
+        on to_compute.film_id = everyone.film_id
+),
+
+final as (
+    select
+        -- keys
+        cohort_id::text as cohort_id,
+        film_id::bigint as film_id,
+
+        -- the comparison
+        ratings_count::bigint as ratings_count,
+        round(cohort_avg_rating, 4)::numeric(6, 4) as cohort_avg_rating,
+        round(global_avg_rating, 4)::numeric(6, 4) as global_avg_rating,
+        global_ratings_count::bigint as global_ratings_count,
+        global_source::text as global_source,
+        round(cohort_avg_rating - global_avg_rating, 4)::numeric(6, 4) as delta,
+
+        -- flags
+        coalesce(
+            ratings_count >= divergence_min_ratings and cohort_avg_rating - global_avg_rating >= loves_min_delta,
+            false
+        )::boolean as loves,
+        coalesce(
+            ratings_count >= divergence_min_ratings and global_avg_rating - cohort_avg_rating >= hates_min_delta,
+            false
+        )::boolean as hates
+    from compared
+)
+
+select * from final

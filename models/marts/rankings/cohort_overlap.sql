@@ -1,0 +1,122 @@
+{#-
+    Grain: one row per (strategy, cohort_a, cohort_b, top_n) with cohort_a < cohort_b, for top_n in
+    var('overlap_depths', [50, 100, 250]).
+    jaccard = |A ∩ B| / |A ∪ B| of the two top-N sets.
+    rbo = rank-biased overlap of the two top-N lists at persistence p = var('rbo_persistence', 0.98):
+        (1 - p) * sum_{d=1..N} p^(d-1) * |A_d ∩ B_d| / d,   divided by (1 - p^N)
+    so identical top-N lists score 1 and disjoint ones 0. A film in both lists at ranks ra, rb adds
+    to every depth d >= max(ra, rb), so the sum is taken per shared film from a tail-weight table.
+    A table, rebuilt whole: it is small (cohort pairs x strategies x depths) and every row depends on
+    two whole top lists.
+-#}
+{{
+    config(
+        contract={'enforced': true},
+        indexes=[
+            {'columns': ['strategy', 'cohort_a', 'cohort_b', 'top_n'], 'unique': true},
+        ],
+    )
+}}
+
+{%- set depths = var('overlap_depths', [50, 100, 250]) -%}
+{%- set persistence = var('rbo_persistence', 0.98) -%}
+
+with
+
+rankings as (
+    select * from {{ ref('film_rankings') }}
+    where rank <= {{ depths | max }}
+),
+
+depths as (
+    select unnest(array[{{ depths | join(', ') }}]) as top_n
+),
+
+tail_weights as (
+    -- tail(k, N) = sum_{d=k..N} p^(d-1) / d
+    select
+        depths.top_n,
+        series.depth_n as from_depth,
+        sum(power({{ persistence }}::numeric, series.depth_n - 1) / series.depth_n) over (
+            partition by depths.top_n order by series.depth_n desc
+        ) as tail_weight
+    from depths
+    cross join lateral generate_series(1, depths.top_n) as series (depth_n)
+),
+
+list_sizes as (
+    select
+        rankings.cohort_id,
+        rankings.strategy,
+        depths.top_n,
+        count(*) filter (where rankings.rank <= depths.top_n) as list_size
+    from rankings
+    cross join depths
+    group by rankings.cohort_id, rankings.strategy, depths.top_n
+),
+
+pairs as (
+    select
+        a.strategy,
+        a.cohort_id as cohort_a,
+        b.cohort_id as cohort_b,
+        a.top_n,
+        a.list_size as size_a,
+        b.list_size as size_b
+    from list_sizes as a
+    inner join list_sizes as b
+        on a.strategy = b.strategy and a.top_n = b.top_n and a.cohort_id < b.cohort_id
+),
+
+shared as (
+    select
+        a.strategy,
+        a.cohort_id as cohort_a,
+        b.cohort_id as cohort_b,
+        depths.top_n,
+        count(*) as shared_films,
+        sum(tail_weights.tail_weight) as weighted_agreement
+    from rankings as a
+    inner join rankings as b
+        on a.strategy = b.strategy and a.film_id = b.film_id and a.cohort_id < b.cohort_id
+    inner join depths
+        on greatest(a.rank, b.rank) <= depths.top_n
+    inner join tail_weights
+        on depths.top_n = tail_weights.top_n and greatest(a.rank, b.rank) = tail_weights.from_depth
+    group by a.strategy, a.cohort_id, b.cohort_id, depths.top_n
+),
+
+final as (
+    select
+        -- keys
+        pairs.strategy::text as strategy,
+        pairs.cohort_a::text as cohort_a,
+        pairs.cohort_b::text as cohort_b,
+        pairs.top_n::integer as top_n,
+
+        -- the lists
+        pairs.size_a::integer as size_a,
+        pairs.size_b::integer as size_b,
+        coalesce(shared.shared_films, 0)::integer as shared_films,
+
+        -- similarity
+        round(
+            coalesce(shared.shared_films, 0)::numeric
+            / nullif(pairs.size_a + pairs.size_b - coalesce(shared.shared_films, 0), 0),
+            6
+        )::numeric(8, 6) as jaccard,
+        round(
+            (1 - {{ persistence }}::numeric) * coalesce(shared.weighted_agreement, 0)
+            / (1 - power({{ persistence }}::numeric, pairs.top_n)),
+            6
+        )::numeric(8, 6) as rbo
+    from pairs
+    left join shared
+        on
+            pairs.strategy = shared.strategy
+            and pairs.cohort_a = shared.cohort_a
+            and pairs.cohort_b = shared.cohort_b
+            and pairs.top_n = shared.top_n
+)
+
+select * from final

@@ -1,0 +1,177 @@
+{#-
+    Grain: one row per (cohort_id, film_id) of cohort_film_stats (logged-only films included: they
+    can be likes-only discoveries).
+    consensus_label: the first row of seeds/consensus_labels.csv (by priority) whose every non-empty
+    threshold the film meets. percentile_bucket: rank / ranked_films of the strategy
+    var('insights_strategy', 'bayesian') in film_rankings, bucketed by seeds/percentile_buckets.csv.
+    engagement_cluster: the quadrant of (watchers, avg_rating) around the cohort's medians.
+    loves / hates / delta: from cohort_divergence.
+
+    Incremental: the same touch as cohort_divergence (whole touched cohorts, changed films in every
+    cohort), deleted by the pre-hook and recomputed; labels and medians are exact functions of the
+    cohort's rows, so the result equals a full refresh. Seed changes need --full-refresh.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['cohort_id', 'film_id'],
+        on_schema_change='fail',
+        contract={'enforced': true},
+        indexes=[
+            {'columns': ['cohort_id', 'film_id'], 'unique': true},
+            {'columns': ['cohort_id', 'consensus_label']},
+            {'columns': ['film_id']},
+        ],
+        pre_hook=[
+            "{{ incremental_window_open(this, [ref('cohort_film_stats'), ref('film_rankings'), ref('cohort_divergence')]) }}",
+            "{{ rankings_delete_touched(this, include_changed_films=true) }}",
+        ],
+        post_hook=["{{ incremental_window_close(this) }}"],
+    )
+}}
+
+with
+
+distribution as (
+    select * from {{ ref('int_cohort_film_distribution') }}
+),
+
+rankings as (
+    select * from {{ ref('film_rankings') }}
+    where strategy = '{{ var("insights_strategy", "bayesian") }}'
+),
+
+divergence as (
+    select * from {{ ref('cohort_divergence') }}
+),
+
+labels as (
+    select * from {{ ref('consensus_labels') }}
+),
+
+percentile_buckets as (
+    select * from {{ ref('percentile_buckets') }}
+),
+
+parameters as (
+    select * from {{ ref('int_ranking_parameters_pivoted') }}
+),
+
+{% if is_incremental() %}
+
+    to_compute as (
+        select distribution.*
+        from distribution
+        where
+            distribution.cohort_id in ({{ rankings_touched_cohorts(this) }})
+            or distribution.film_id in ({{ rankings_changed_films(this) }})
+    ),
+
+{% else %}
+
+    to_compute as (
+        select * from distribution
+    ),
+
+{% endif %}
+
+cohort_medians as (
+    select
+        distribution.cohort_id,
+        percentile_cont(0.5) within group (order by distribution.watchers) as median_watchers,
+        percentile_cont(0.5) within group (order by distribution.mean_rating) as median_avg_rating
+    from distribution
+    where
+        distribution.ratings_count > 0
+        and distribution.cohort_id in (select to_compute.cohort_id from to_compute)
+    group by distribution.cohort_id
+),
+
+labelled as (
+    select distinct on (to_compute.cohort_id, to_compute.film_id)
+        to_compute.cohort_id,
+        to_compute.film_id,
+        labels.consensus_label
+    from to_compute
+    inner join labels
+        on
+            (labels.max_ratings is null or to_compute.ratings_count <= labels.max_ratings)
+            and (labels.min_share_high is null or to_compute.share_high >= labels.min_share_high)
+            and (labels.min_share_middle is null or to_compute.share_middle >= labels.min_share_middle)
+            and (labels.max_stddev is null or to_compute.stddev_rating <= labels.max_stddev)
+            and (labels.min_stddev is null or to_compute.stddev_rating >= labels.min_stddev)
+            and (labels.min_bimodality is null or to_compute.bimodality >= labels.min_bimodality)
+    order by to_compute.cohort_id, to_compute.film_id, labels.priority
+),
+
+percentiled as (
+    select distinct on (rankings.cohort_id, rankings.film_id)
+        rankings.cohort_id,
+        rankings.film_id,
+        rankings.rank,
+        rankings.ranked_films,
+        rankings.rank::numeric / rankings.ranked_films as rank_percentile,
+        percentile_buckets.percentile_bucket
+    from rankings
+    inner join percentile_buckets
+        on rankings.rank::numeric / rankings.ranked_films <= percentile_buckets.max_percentile
+    where rankings.cohort_id in (select to_compute.cohort_id from to_compute)
+    order by rankings.cohort_id, rankings.film_id, percentile_buckets.max_percentile
+),
+
+final as (
+    select
+        -- keys
+        to_compute.cohort_id::text as cohort_id,
+        to_compute.film_id::bigint as film_id,
+
+        -- the evidence
+        to_compute.watchers::bigint as watchers,
+        to_compute.ratings_count::bigint as ratings_count,
+        to_compute.likes::bigint as likes,
+        round(to_compute.mean_rating, 4)::numeric(6, 4) as avg_rating,
+        round(to_compute.stddev_rating, 6)::numeric(12, 6) as stddev_rating,
+        round(to_compute.share_high, 6)::numeric(8, 6) as share_high,
+        round(to_compute.share_middle, 6)::numeric(8, 6) as share_middle,
+        round(to_compute.bimodality, 6)::numeric(12, 6) as bimodality,
+        round(to_compute.consensus, 6)::numeric(8, 6) as consensus,
+
+        -- labels
+        labelled.consensus_label::text as consensus_label,
+        '{{ var("insights_strategy", "bayesian") }}'::text as percentile_strategy,
+        percentiled.rank::integer as strategy_rank,
+        round(percentiled.rank_percentile, 6)::numeric(8, 6) as rank_percentile,
+        percentiled.percentile_bucket::text as percentile_bucket,
+        case
+            when to_compute.ratings_count = 0 then 'unrated'
+            when
+                to_compute.watchers >= cohort_medians.median_watchers
+                and to_compute.mean_rating >= cohort_medians.median_avg_rating then 'popular and loved'
+            when to_compute.watchers >= cohort_medians.median_watchers then 'popular, middling'
+            when to_compute.mean_rating >= cohort_medians.median_avg_rating then 'niche gem'
+            else 'niche, middling'
+        end::text as engagement_cluster,
+        coalesce(
+            to_compute.likes >= parameters.discovery_min_likes
+            and to_compute.likes >= parameters.discovery_likes_per_rating * to_compute.ratings_count,
+            false
+        )::boolean as is_likes_discovery,
+
+        -- divergence
+        divergence.delta::numeric(6, 4) as delta_vs_global,
+        coalesce(divergence.loves, false)::boolean as loves,
+        coalesce(divergence.hates, false)::boolean as hates
+    from to_compute
+    cross join parameters
+    inner join labelled
+        on to_compute.cohort_id = labelled.cohort_id and to_compute.film_id = labelled.film_id
+    left join percentiled
+        on to_compute.cohort_id = percentiled.cohort_id and to_compute.film_id = percentiled.film_id
+    left join cohort_medians
+        on to_compute.cohort_id = cohort_medians.cohort_id
+    left join divergence
+        on to_compute.cohort_id = divergence.cohort_id and to_compute.film_id = divergence.film_id
+)
+
+select * from final
