@@ -178,7 +178,9 @@ def test_new_saved_cohort_gets_marts_on_next_build(site):
             "select 'saved:test-crew', user_id from raw.users order by user_id limit 25"
         )
     build(site)
-    n = query(site, "select count(*) from marts.film_rankings where cohort_id = 'saved:test-crew' and strategy = 'bayesian'")
+    n = query(
+        site, "select count(*) from marts.film_rankings where cohort_id = 'saved:test-crew' and strategy = 'bayesian'"
+    )
     assert n[0][0] > 0
 
 
