@@ -58,7 +58,7 @@ def test_cohort_film_stats_match_the_raw_files(ml100k_built, cohort):
     assert len(actual) == len(expected)
     assert (actual.watchers == actual.ratings_count).all()  # MovieLens logs always carry a rating
     assert actual.likes.isna().all() and actual.favorites.isna().all()
-    joined = actual.join(expected, rsuffix="_expected")
+    joined = actual.join(expected.add_suffix("_expected"))
     for col in ["ratings_count", "bucket_1_0", "bucket_2_0", "bucket_3_0", "bucket_4_0", "bucket_5_0"]:
         assert (joined[col] == joined[f"{col}_expected"]).all(), col
     assert (joined.bucket_0_5 + joined.bucket_1_5 + joined.bucket_4_5 == 0).all()

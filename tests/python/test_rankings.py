@@ -7,10 +7,10 @@ then as a full refresh beside it (schema suffix _full); the tests read both.
 from __future__ import annotations
 
 import pytest
+from conftest import make_database, run_dbt
 
 from python_jobs import warehouse
 from python_jobs.generator import Generator, GeneratorConfig
-from tests.python.conftest import make_database, run_dbt
 
 RANKING_MARTS = ("film_rankings", "ranking_insights", "cohort_divergence")
 PLANTED_LABELS = {
