@@ -5,7 +5,9 @@
 -- A view: the ranking marts filter it to the cohorts they rebuild.
 with
 
-stats as (
+-- not materialized: read twice below, and the ranking marts need their cohort filter pushed down to
+-- the table (PostgreSQL would otherwise materialise a CTE that is read twice, whole)
+stats as not materialized (
     select * from {{ ref('cohort_film_stats') }}
 ),
 
@@ -65,9 +67,7 @@ final as (
         stats.last_rating_at
 
     from features
-    -- cohort_film_stats again rather than the stats CTE: a CTE read twice is materialised whole,
-    -- and the ranking marts need the cohort filter pushed down to the table
-    inner join {{ ref('cohort_film_stats') }} as stats
+    inner join stats
         on features.cohort_id = stats.cohort_id and features.film_id = stats.film_id
 )
 

@@ -41,7 +41,20 @@ cohort_ratings_all as (
     select * from {{ ref('int_cohort_ratings_joined') }}
 ),
 
+
 {% if is_incremental() %}
+
+    ratings_all as (
+        select * from {{ ref('stg_raw__ratings') }}
+    ),
+
+    members_all as (
+        select * from {{ ref('stg_raw__cohort_members') }}
+    ),
+
+    members_current as (
+        select * from {{ ref('int_cohort_members_current') }}
+    ),
 
     batch_window as (
         {{ incremental_window(this) }}
@@ -51,7 +64,7 @@ cohort_ratings_all as (
         select
             ratings.user_id,
             ratings.film_id
-        from {{ ref('stg_raw__ratings') }} as ratings
+        from ratings_all as ratings
         inner join batch_window
             on
                 ratings.batch_id > batch_window.window_lo
@@ -60,7 +73,7 @@ cohort_ratings_all as (
 
     changed_cohorts as (
         select distinct members.cohort_id
-        from {{ ref('stg_raw__cohort_members') }} as members
+        from members_all as members
         inner join batch_window
             on
                 members.batch_id > batch_window.window_lo
@@ -72,7 +85,7 @@ cohort_ratings_all as (
             members.cohort_id,
             changed_ratings.film_id
         from changed_ratings
-        inner join {{ ref('int_cohort_members_current') }} as members
+        inner join members_current as members
             on changed_ratings.user_id = members.user_id
     ),
 
