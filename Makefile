@@ -1,6 +1,8 @@
 # film_cohorts: two commands on a fresh machine — `make demo` and `make test`.
 # Everything runs in .venv; with PGHOST unset the project starts its own PostgreSQL in .warehouse/.
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,8 +17,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing film_cohorts (first time: about a minute)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]' || \
+	@$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]' 2>&1 | { grep -v '^WARNING: Location' || true; } || \
 		{ echo "error: pip could not install the project; see the messages above"; exit 1; }
 	@touch $(STAMP)
 

@@ -137,8 +137,11 @@ def print_report(conn) -> None:
     cohorts = [
         r[0]
         for r in q(
-            "select cohort_id from marts.cohort_film_stats group by cohort_id "
-            "order by (cohort_id = 'everyone') desc, sum(ratings_count) desc limit 3"
+            # everyone, then the largest cohort of each of the two largest families (occupation:, region:, …)
+            "with sized as (select cohort_id, split_part(cohort_id, ':', 1) as family, sum(ratings_count) as n "
+            "from marts.cohort_film_stats group by cohort_id), "
+            "best as (select distinct on (family) cohort_id, n from sized order by family, n desc) "
+            "select cohort_id from best order by (cohort_id = 'everyone') desc, n desc limit 3"
         )
     ]
     for cohort in cohorts:
@@ -166,11 +169,24 @@ def print_report(conn) -> None:
         for rank, title, year, watchers, avg, score in rows:
             label = f"{title} ({year})" if year else title
             print(f"{rank:>4}  {label[:52]:<52} {watchers:>8} {float(avg):>6.2f} {float(score):>6.2f}")
-    if q("select to_regclass('ml.evaluation_runs') is not null").fetchone()[0]:
-        print(
-            "\nOffline evaluation and recommendations: see the tables printed by the jobs above "
-            "(ml.evaluation_runs, ml.recommendations)."
-        )
+    if has_rankings:
+        labels = q(
+            "select consensus_label, count(*) from marts.ranking_insights where cohort_id = %s "
+            "group by 1 order by 2 desc",
+            (cohorts[0],),
+        ).fetchall()
+        print(f"\nConsensus labels in {cohorts[0]!r}: " + ", ".join(f"{label} {n}" for label, n in labels))
+        divergent = q(
+            "select d.cohort_id, f.title, d.cohort_avg_rating, d.global_avg_rating, d.ratings_count "
+            "from marts.cohort_divergence d join raw.films f using (film_id) "
+            "where d.loves and d.cohort_id <> %s order by d.delta desc, d.ratings_count desc limit 5",
+            (cohorts[0],),
+        ).fetchall()
+        if divergent:
+            print("\nWhat cohorts love that everyone else does not (cohort_divergence):")
+            for cohort, title, mine, everyone, n in divergent:
+                print(f"  {cohort:<28} {title[:40]:<40} {float(mine):.2f} vs {float(everyone):.2f} ({n} ratings)")
+    print("\nEverything above is in the marts (schema marts): query them with psql after `eval \"$(make -s env)\"`.")
     print()
 
 
