@@ -32,9 +32,14 @@ def dbt(*args: str, quiet: bool = False) -> None:
     exe = str(Path(sys.executable).parent / "dbt")
     cmd = [exe, *args]
     if quiet:
+        log(f"dbt {' '.join(args)}")
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stdout[-6000:], file=sys.stderr)
+        else:
+            done = [line for line in proc.stdout.splitlines() if "Done." in line or "Completed" in line]
+            if done:
+                log(f"dbt {args[0]}: {done[-1].split('Done.')[-1].strip()}")
     else:
         proc = subprocess.run(cmd, cwd=root, env=env)
     if proc.returncode != 0:
@@ -212,7 +217,7 @@ def demo(dataset: str, path: str | None, users: int, films: int) -> None:
                     raise WarehouseError("the generator failed")
             else:
                 log("synthetic data already generated; reusing it")
-    build()
+    build(quiet=True)
     run_jobs(dataset)
     log("rebuilding what the jobs feed: ml marts and the taste-cluster cohorts (incremental)")
     build(quiet=True)
