@@ -3,10 +3,10 @@
     live (user, film), at its rating time) and logged / rewatched (one per diary entry).
     Unique key: event_id = '<type>:<user_id>:<film_id>[:<watched_on>:<entry_no>]'.
 
-    Incremental at user granularity: the window touches every user with a rating or diary row that
-    changed in it (new, updated or tombstoned); the pre-hook deletes those users' events and the model
-    re-derives them from the users' current rows. Untouched users depend on no changed row, so the
-    result equals a full refresh.
+    Incremental at (user, film) granularity: the window touches every (user, film) with a rating or
+    diary row that changed in it (new, updated or tombstoned); the pre-hook deletes those pairs' events
+    and the model re-derives them from the pairs' current rows. An event depends only on the rows of its
+    own (user, film), so untouched pairs are unchanged and the result equals a full refresh.
 -#}
 {{
     config(
@@ -47,15 +47,19 @@ diary_all as (
         {{ incremental_window(this) }}
     ),
 
-    touched_users as (
-        select ratings_all.user_id
+    touched_pairs as (
+        select
+            ratings_all.user_id,
+            ratings_all.film_id
         from ratings_all
         inner join batch_window
             on
                 ratings_all.batch_id > batch_window.window_lo
                 and ratings_all.batch_id <= batch_window.window_hi
         union
-        select diary_all.user_id
+        select
+            diary_all.user_id,
+            diary_all.film_id
         from diary_all
         inner join batch_window
             on
@@ -66,13 +70,15 @@ diary_all as (
     ratings as (
         select ratings_all.*
         from ratings_all
-        where ratings_all.user_id in (select touched_users.user_id from touched_users)
+        inner join touched_pairs
+            on ratings_all.user_id = touched_pairs.user_id and ratings_all.film_id = touched_pairs.film_id
     ),
 
     diary as (
         select diary_all.*
         from diary_all
-        where diary_all.user_id in (select touched_users.user_id from touched_users)
+        inner join touched_pairs
+            on diary_all.user_id = touched_pairs.user_id and diary_all.film_id = touched_pairs.film_id
     ),
 
 {% else %}
