@@ -23,7 +23,7 @@ PLANTED_LABELS = {
 
 def build(dbname: str, *extra: str) -> None:
     run_dbt(dbname, "seed", *extra)
-    run_dbt(dbname, "run", "--select", "+path:models/marts/rankings", *extra)
+    run_dbt(dbname, "run", "--select", "+path:models/marts/rankings", "+path:models/intermediate/rankings", *extra)
 
 
 @pytest.fixture(scope="module")
