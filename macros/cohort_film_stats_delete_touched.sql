@@ -1,29 +1,10 @@
-{#- Pre-hook of cohort_film_stats: delete the pairs the window touched, so pairs whose last rating
-    went away disappear (delete+insert alone only replaces pairs that still exist).
-    Set-based: the touched pairs are computed once and anti-joined, never per mart row. -#}
+{#- Pre-hook of cohort_film_stats: delete the pairs the window touched (cohort_film_stats_touched), so
+    pairs whose last rating went away disappear (delete+insert alone only replaces pairs that still
+    exist). Set-based: the touched pairs are computed once, never per mart row. -#}
 {% macro cohort_film_stats_delete_touched(relation) %}
     {%- if incremental_hooks_active() -%}
-    with batch_window as (
-        {{ incremental_window(relation) }}
-    ),
-
-    changed_cohorts as (
-        select distinct members.cohort_id
-        from {{ source('raw', 'cohort_members') }} as members
-        inner join batch_window
-            on members.batch_id > batch_window.window_lo and members.batch_id <= batch_window.window_hi
-    ),
-
-    touched_pairs as (
-        select distinct
-            members.cohort_id,
-            ratings.film_id
-        from {{ source('raw', 'ratings') }} as ratings
-        inner join batch_window
-            on ratings.batch_id > batch_window.window_lo and ratings.batch_id <= batch_window.window_hi
-        inner join {{ source('raw', 'cohort_members') }} as members
-            on ratings.user_id = members.user_id and not members.deleted
-    )
+    with
+    {{ cohort_film_stats_touched(relation) }}
 
     delete from {{ relation }} as stats
     where

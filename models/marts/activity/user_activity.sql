@@ -43,29 +43,8 @@ diary_all as (
 
 {% if is_incremental() %}
 
-    batch_window as (
-        {{ incremental_window(this) }}
-    ),
-
-    touched_pairs as (
-        select
-            ratings_all.user_id,
-            ratings_all.film_id
-        from ratings_all
-        inner join batch_window
-            on
-                ratings_all.batch_id > batch_window.window_lo
-                and ratings_all.batch_id <= batch_window.window_hi
-        union
-        select
-            diary_all.user_id,
-            diary_all.film_id
-        from diary_all
-        inner join batch_window
-            on
-                diary_all.batch_id > batch_window.window_lo
-                and diary_all.batch_id <= batch_window.window_hi
-    ),
+    -- batch_window, touched_pairs: shared with the pre-hook that deletes them
+    {{ user_activity_touched(this) }},
 
     ratings as (
         select ratings_all.*

@@ -44,50 +44,8 @@ cohort_ratings_all as (
 
 {% if is_incremental() %}
 
-    ratings_all as (
-        select * from {{ ref('stg_raw__ratings') }}
-    ),
-
-    members_all as (
-        select * from {{ ref('stg_raw__cohort_members') }}
-    ),
-
-    members_current as (
-        select * from {{ ref('int_cohort_members_current') }}
-    ),
-
-    batch_window as (
-        {{ incremental_window(this) }}
-    ),
-
-    changed_ratings as (
-        select
-            ratings.user_id,
-            ratings.film_id
-        from ratings_all as ratings
-        inner join batch_window
-            on
-                ratings.batch_id > batch_window.window_lo
-                and ratings.batch_id <= batch_window.window_hi
-    ),
-
-    changed_cohorts as (
-        select distinct members.cohort_id
-        from members_all as members
-        inner join batch_window
-            on
-                members.batch_id > batch_window.window_lo
-                and members.batch_id <= batch_window.window_hi
-    ),
-
-    touched_pairs as (
-        select distinct
-            members.cohort_id,
-            changed_ratings.film_id
-        from changed_ratings
-        inner join members_current as members
-            on changed_ratings.user_id = members.user_id
-    ),
+    -- batch_window, changed_cohorts, touched_pairs: shared with the pre-hook that deletes them
+    {{ cohort_film_stats_touched(this) }},
 
     cohort_ratings as (
         select cohort_ratings_all.*
