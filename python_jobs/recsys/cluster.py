@@ -123,7 +123,7 @@ def nearest_users(Z: np.ndarray, n: int, block: int = 2048) -> tuple[np.ndarray,
 
 
 def cohort_id_of(cluster: int) -> str:
-    return f"{COHORT_KIND}_{cluster + 1}"
+    return f"taste:{cluster + 1}"
 
 
 def write_cohorts(conn: psycopg.Connection, run_id: int, members: pd.DataFrame, names: dict[int, str]) -> int:

@@ -103,9 +103,9 @@ def test_recluster_ends_memberships_with_tombstones(planted_db):
     run("cluster", "--k-min", "3", "--k-max", "3", "--films", "90", "--min-ratings", "5")
     run("cluster", "--k-min", "2", "--k-max", "2", "--films", "90", "--min-ratings", "5")
     live = query(
-        db, "select count(*) as n from raw.cohort_members where cohort_id like 'taste_cluster%' and not deleted"
+        db, "select count(*) as n from raw.cohort_members where cohort_id like 'taste:%' and not deleted"
     )
-    gone = query(db, "select count(*) as n from raw.cohort_members where cohort_id = 'taste_cluster_3' and deleted")
+    gone = query(db, "select count(*) as n from raw.cohort_members where cohort_id = 'taste:3' and deleted")
     assert live["n"][0] == N_USERS
     assert gone["n"][0] > 0
 
