@@ -42,6 +42,15 @@ def model_seconds() -> dict[str, float]:
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]}
 
 
+def incremental_models() -> set[str]:
+    manifest = json.loads((ROOT / "target" / "manifest.json").read_text())
+    return {
+        n["name"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["config"].get("materialized") == "incremental"
+    }
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -123,12 +132,13 @@ def bench_incremental(db: str, tmp: Path) -> list[str]:
     pipeline.build(quiet=True)
     with warehouse.connect(db) as conn:
         movielens.load_movielens(conn, ml100k.write_folder(tmp / "batch", ratings.iloc[cut:]))
-    selector = ["--select", "config.materialized:incremental"]
+    selector = ["--select", "+config.materialized:incremental"]
     inc_wall = timed(pipeline.dbt, "run", *selector, quiet=True)
     inc = model_seconds()
     full_wall = timed(pipeline.dbt, "run", "--full-refresh", *selector, quiet=True)
     full = model_seconds()
-    rows = [f"| {m} | {inc[m]:.2f} | {full[m]:.2f} | {full[m] / max(inc[m], 1e-9):.1f}x |" for m in sorted(inc)]
+    models = sorted(m for m in inc if m in incremental_models())
+    rows = [f"| {m} | {inc[m]:.2f} | {full[m]:.2f} | {full[m] / max(inc[m], 1e-9):.1f}x |" for m in models]
     return [
         "## One incremental batch vs a full refresh (ML-100K)",
         "",
@@ -140,6 +150,9 @@ def bench_incremental(db: str, tmp: Path) -> list[str]:
         *rows,
         "",
         f"Wall clock including dbt start-up: incremental {inc_wall:.1f} s, full refresh {full_wall:.1f} s.",
+        "",
+        "On ML-100K a tenth of the ratings touches every cohort and most films, so the incremental path "
+        "recomputes nearly everything; bench_scale.py measures a small batch on a larger generated site.",
         "",
     ]
 
