@@ -10,29 +10,54 @@
     All three run in the transaction that writes the model, so a failed build consumes nothing.
     A build with --empty writes no rows and so consumes nothing either. -#}
 
-{% macro incremental_window_open(relation, upstream=[]) %}
-    {#- window_hi: the newest batch when this dbt invocation started (on-run-start: record_invocation_window),
-        capped by the batch each upstream incremental model has consumed, so a model never runs ahead of
-        the marts it reads (e.g. `dbt run -s film_rankings` alone while cohort_film_stats is stale). -#}
-    insert into {{ watermarks_table() }} as w (model_name, batch_id, window_lo, window_hi)
-    select
-        '{{ watermark_key(relation) }}',
-        0,
-        0,
-        least(
+{#- The window (lo, hi] of an incremental model in this invocation, as a dict {lo, hi} of integers, read
+    when the model is compiled, which dbt does just before it runs it: upstream models of the same
+    invocation have committed by then, and the model's own watermark is what its last build consumed.
+      lo: the model's watermark (0 on a full build: everything up to hi is new)
+      hi: the invocation's high-water mark (on-run-start: record_invocation_window), capped by the batch
+          each incremental model it refs has consumed (read off the graph, nothing to declare), so a model
+          never runs ahead of the marts it reads (`dbt run -s film_rankings` while cohort_film_stats is stale).
+    The model, its hooks and its touched-set macros render the bounds as literals, so the planner sees
+    them and uses the batch_id indexes. Unit tests set var('test_batch_window') = {lo, hi}. -#}
+{% macro batch_window_bounds(relation) %}
+    {%- set forced = var('test_batch_window', none) -%}
+    {%- if forced is not none -%}
+        {{ return({'lo': forced['lo'] | int, 'hi': forced['hi'] | int}) }}
+    {%- endif -%}
+    {%- if not execute -%}
+        {{ return({'lo': 0, 'hi': 0}) }}
+    {%- endif -%}
+    {%- set query -%}
+        select
             coalesce(
-                (select inv.window_hi from {{ invocations_table() }} as inv where inv.invocation_id = '{{ invocation_id }}'),
-                ({{ newest_batch_sql() }})
-            )
-            {%- for up in upstream %},
-            coalesce(
-                (select up.batch_id from {{ watermarks_table() }} as up where up.model_name = '{{ watermark_key(up) }}'),
+                (select w.batch_id from {{ watermarks_table() }} as w where w.model_name = '{{ watermark_key(relation) }}'),
                 0
-            )
-            {%- endfor %}
-        )
+            ) as lo,
+            least(
+                coalesce(
+                    (select inv.window_hi from {{ invocations_table() }} as inv where inv.invocation_id = '{{ invocation_id }}'),
+                    ops.batch_high_water()
+                )
+                {%- for up_key in upstream_watermark_keys() %},
+                coalesce(
+                    (select up.batch_id from {{ watermarks_table() }} as up where up.model_name = '{{ up_key }}'),
+                    0
+                )
+                {%- endfor %}
+            ) as hi
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- set lo = row[0] | int if is_incremental() else 0 -%}
+    {{ return({'lo': lo, 'hi': row[1] | int}) }}
+{% endmacro %}
+
+{#- pre-hook: record the window this build of the model processes (the bounds the model was compiled with). -#}
+{% macro incremental_window_open(relation) %}
+    {%- set w = batch_window_bounds(relation) -%}
+    insert into {{ watermarks_table() }} as w (model_name, batch_id, window_lo, window_hi)
+    values ('{{ watermark_key(relation) }}', 0, {{ w.lo }}, {{ w.hi }})
     on conflict (model_name) do update
-        set window_lo = case when {{ 'true' if is_incremental() else 'false' }} then w.batch_id else 0 end,
+        set window_lo = excluded.window_lo,
             window_hi = excluded.window_hi
 {% endmacro %}
 
@@ -46,11 +71,22 @@
     {%- endif -%}
 {% endmacro %}
 
-{#- The window as a one-row relation (window_lo, window_hi) for the model body. -#}
+{#- The window as a one-row relation (window_lo, window_hi) of literals, for joins in touched-set macros. -#}
 {% macro incremental_window(relation) %}
-    select window_lo, window_hi
-    from {{ source('ops', 'model_watermarks') }}
-    where model_name = '{{ watermark_key(relation) }}'
+    {%- set w = batch_window_bounds(relation) -%}
+    select {{ w.lo }}::bigint as window_lo, {{ w.hi }}::bigint as window_hi
+{% endmacro %}
+
+{#- The watermark keys of the incremental models the current model refs. -#}
+{% macro upstream_watermark_keys() %}
+    {%- set keys = [] -%}
+    {%- for uid in model.depends_on.nodes -%}
+        {%- set node = graph.nodes.get(uid) -%}
+        {%- if node and node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
+            {%- do keys.append(node.schema ~ '.' ~ (node.alias or node.name)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(keys) }}
 {% endmacro %}
 
 {#- The row key in ops.model_watermarks: 'schema.table' (marts and marts_full keep separate windows).
@@ -64,15 +100,10 @@
     {%- endif -%}
 {% endmacro %}
 
-{#- The newest batch in raw: every table that carries batch ids and that a mart reads. -#}
+{#- The newest batch every earlier batch id of which has committed (python_jobs/sql/10_change_capture.sql):
+    a batch that takes its id before a build starts and commits after it is never skipped. -#}
 {% macro newest_batch_sql() %}
-    select greatest(
-        {%- for t in ['ratings', 'cohort_members', 'cohorts', 'diary_entries', 'films', 'film_histograms',
-                      'film_people', 'people', 'lists', 'list_items', 'users', 'follows'] %}
-        coalesce((select max(batch_id) from {{ api.Relation.create(database=target.database, schema='raw', identifier=t) }}), 0)
-        {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-    )
+    select ops.batch_high_water()
 {% endmacro %}
 
 {#- on-run-start: record this invocation's window_hi (and forget invocations older than a week). -#}

@@ -73,16 +73,36 @@ def models_to_bootstrap(conn) -> list[str]:
     return sorted(wanted.values())
 
 
+def manifest_is_fresh() -> bool:
+    """target/manifest.json is newer than every file dbt parses (so `dbt parse` would change nothing)."""
+    root = warehouse.project_root()
+    manifest = root / "target" / "manifest.json"
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    sources = [root / "dbt_project.yml", root / "profiles.yml"]
+    for folder in ("models", "macros", "seeds", "tests", "analyses", "snapshots"):
+        if (root / folder).exists():
+            sources += [p for p in (root / folder).rglob("*") if p.is_file()]
+    return all(not p.exists() or p.stat().st_mtime < built for p in sources)
+
+
 def build(extra: list[str] | None = None, quiet: bool = False) -> None:
-    """dbt build on the configured database, bootstrapping missing incremental relations with --empty."""
+    """dbt build on the configured database, bootstrapping missing incremental relations with --empty.
+
+    An incremental build pays dbt's start-up once: `dbt parse` runs only when the manifest is older
+    than the project's files, and `dbt seed` only when relations must be bootstrapped (`dbt build`
+    loads the seeds itself).
+    """
     warehouse.ensure_server()
     warehouse.ensure_database()
     with warehouse.connect() as conn:
         warehouse.init_warehouse(conn)
-        dbt("parse", quiet=True)
+        if not manifest_is_fresh():
+            dbt("parse", quiet=True)
         missing = models_to_bootstrap(conn)
-    dbt("seed", quiet=True)
     if missing:
+        dbt("seed", quiet=True)
         log(f"creating empty incremental relations first: {', '.join(missing)}")
         dbt("run", "--empty", "--select", *missing, quiet=True)
     dbt("build", *(extra or []), quiet=quiet)

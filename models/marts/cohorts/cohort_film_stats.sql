@@ -1,19 +1,24 @@
 {#-
     Grain: one row per (cohort_id, film_id) that at least one current member has logged.
 
-    Incremental: a batch window (see macros/incremental_window.sql) touches
-      * every (cohort, film) pair with a rating row that changed in the window (new, updated or
-        tombstoned), for the cohorts its user belongs to now;
-      * every pair of a cohort whose membership changed in the window (joins and tombstones).
-    The pre-hook deletes the touched pairs; the model recomputes them from all current ratings
-    and delete+insert writes them back. A pair whose last rating was deleted is deleted and not
-    re-inserted, so it disappears. Untouched pairs depend on no changed row, and every statistic
-    is computed from exact numeric sums, so the result equals a full refresh row for row.
+    Maintained from the change (incremental_strategy='delta_merge', macros/cohort_rating_deltas.sql):
+    a batch window (lo, hi] yields the signed rating versions that entered or left each cohort (new,
+    changed and tombstoned ratings; a member who joined brings their ratings, one who left takes
+    theirs). Mergeable columns are the stored state and take the delta: watchers, ratings_count, the
+    bucket counts, the power sums rating_sum, rating_sum_sq, rating_sum_cube (exact numeric), likes,
+    favorites and their signal counts. avg_rating, stddev_rating and skewness are derived from that
+    state by the same expressions as a full build. Extremes are not subtractable: first/last_rating_at
+    take least/greatest with what was added, and only a pair whose current extreme left is recomputed,
+    from that film's ratings in that cohort. A pair the delta empties (watchers 0) is deleted. Only the
+    pairs in the batch are read, never a pair's other ratings, and every figure is exact, so the result
+    equals a full refresh row for row; a full build reads the state as of hi, like the window does
+    (and so does the first build after `dbt run --empty` created the relation: lo = 0).
 -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='delta_merge',
+        delta_keep_when='watchers > 0',
         unique_key=['cohort_id', 'film_id'],
         on_schema_change='fail',
         contract={'enforced': true},
@@ -21,74 +26,153 @@
             {'columns': ['cohort_id', 'film_id'], 'unique': true},
             {'columns': ['film_id']},
         ],
-        pre_hook=[
-            "{{ incremental_window_open(this) }}",
-            "{{ cohort_film_stats_delete_touched(this) }}",
-        ],
+        pre_hook=["{{ incremental_window_open(this) }}"],
         post_hook=["{{ incremental_window_close(this) }}"],
     )
 }}
 
--- The incremental branch's inputs, declared for dbt's parser (which renders with is_incremental() false):
--- depends_on: {{ ref('stg_raw__ratings') }}
--- depends_on: {{ ref('stg_raw__cohort_members') }}
--- depends_on: {{ ref('int_cohort_members_current') }}
--- depends_on: {{ source('ops', 'model_watermarks') }}
+{%- set window = batch_window_bounds(this) %}
 
 with
 
-cohort_ratings_all as (
-    select * from {{ ref('int_cohort_ratings_joined') }}
-),
+{% if is_incremental() and window.lo > 0 %}
 
+    -- the signed change of every cohort's ratings in the window
+    {{ cohort_rating_deltas(window.lo, window.hi) }},
 
-{% if is_incremental() %}
+    delta as (
+        select
+            cohort_id,
+            film_id,
+            sum(sign) as watchers,
+            coalesce(sum(sign) filter (where rating is not null), 0) as ratings_count,
+            coalesce(sum(sign * rating), 0) as rating_sum,
+            coalesce(sum(sign * rating * rating), 0) as rating_sum_sq,
+            coalesce(sum(sign * rating * rating * rating), 0) as rating_sum_cube,
+            {% for bucket in rating_buckets() -%}
+                coalesce(sum(sign) filter (where rating = {{ bucket.value }}), 0) as {{ bucket.column }},
+            {% endfor -%}
+            coalesce(sum(sign) filter (where is_liked is not null), 0) as like_signals,
+            coalesce(sum(sign) filter (where is_liked), 0) as liked_count,
+            coalesce(sum(sign) filter (where is_favorite is not null), 0) as favorite_signals,
+            coalesce(sum(sign) filter (where is_favorite), 0) as favorite_count,
+            min(rated_at) filter (where sign > 0 and rating is not null) as added_first_at,
+            max(rated_at) filter (where sign > 0 and rating is not null) as added_last_at,
+            min(rated_at) filter (where sign < 0 and rating is not null) as removed_first_at,
+            max(rated_at) filter (where sign < 0 and rating is not null) as removed_last_at
+        from cohort_rating_deltas
+        group by cohort_id, film_id
+    ),
 
-    -- batch_window, changed_cohorts, touched_pairs: shared with the pre-hook that deletes them
-    {{ cohort_film_stats_touched(this) }},
+    previous as (
+        select *
+        from {{ this }}
+        where (cohort_id, film_id) in (select delta.cohort_id, delta.film_id from delta)
+    ),
 
-    cohort_ratings as (
-        select cohort_ratings_all.*
-        from cohort_ratings_all
-        where
-            cohort_ratings_all.cohort_id in (select changed_cohorts.cohort_id from changed_cohorts)
-            or (cohort_ratings_all.cohort_id, cohort_ratings_all.film_id) in (
-                select
-                    touched_pairs.cohort_id,
-                    touched_pairs.film_id
-                from touched_pairs
-            )
+    merged as (
+        select
+            delta.cohort_id,
+            delta.film_id,
+            coalesce(previous.watchers, 0) + delta.watchers as watchers,
+            coalesce(previous.ratings_count, 0) + delta.ratings_count as ratings_count,
+            coalesce(previous.rating_sum, 0) + delta.rating_sum as rating_sum,
+            coalesce(previous.rating_sum_sq, 0) + delta.rating_sum_sq as rating_sum_sq,
+            coalesce(previous.rating_sum_cube, 0) + delta.rating_sum_cube as rating_sum_cube,
+            {% for bucket in rating_buckets() -%}
+                coalesce(previous.{{ bucket.column }}, 0) + delta.{{ bucket.column }} as {{ bucket.column }},
+            {% endfor -%}
+            coalesce(previous.like_signals, 0) + delta.like_signals as like_signals,
+            coalesce(previous.likes, 0) + delta.liked_count as liked_count,
+            coalesce(previous.favorite_signals, 0) + delta.favorite_signals as favorite_signals,
+            coalesce(previous.favorites, 0) + delta.favorite_count as favorite_count,
+            -- an extreme that left (a removed rating at or beyond it) is recomputed below
+            coalesce(delta.removed_first_at <= previous.first_rating_at, false)
+            or coalesce(delta.removed_last_at >= previous.last_rating_at, false) as extremes_left,
+            least(previous.first_rating_at, delta.added_first_at) as merged_first_at,
+            greatest(previous.last_rating_at, delta.added_last_at) as merged_last_at
+        from delta
+        left join previous
+            on delta.cohort_id = previous.cohort_id and delta.film_id = previous.film_id
+    ),
+
+    extremes_to_recompute as (
+        select cohort_id, film_id
+        from merged
+        where extremes_left and ratings_count > 0
+    ),
+
+    recomputed_extremes as (
+        select
+            members.cohort_id,
+            ratings.film_id,
+            min(ratings.rated_at) filter (where ratings.rating is not null) as first_rating_at,
+            max(ratings.rated_at) filter (where ratings.rating is not null) as last_rating_at
+        from ({{ ratings_as_of(window.hi) }}) as ratings
+        inner join ({{ members_as_of(window.hi) }}) as members
+            on ratings.user_id = members.user_id
+        where (members.cohort_id, ratings.film_id) in (
+            select extremes_to_recompute.cohort_id, extremes_to_recompute.film_id from extremes_to_recompute
+        )
+        group by members.cohort_id, ratings.film_id
+    ),
+
+    aggregated as (
+        select
+            merged.*,
+            case
+                when merged.ratings_count = 0 then null
+                when merged.extremes_left then recomputed_extremes.first_rating_at
+                else merged.merged_first_at
+            end as first_rating_at,
+            case
+                when merged.ratings_count = 0 then null
+                when merged.extremes_left then recomputed_extremes.last_rating_at
+                else merged.merged_last_at
+            end as last_rating_at
+        from merged
+        left join recomputed_extremes
+            on merged.cohort_id = recomputed_extremes.cohort_id and merged.film_id = recomputed_extremes.film_id
     ),
 
 {% else %}
 
     cohort_ratings as (
-        select * from cohort_ratings_all
+        select
+            members.cohort_id,
+            ratings.film_id,
+            ratings.rating,
+            ratings.is_liked,
+            ratings.is_favorite,
+            ratings.rated_at
+        from ({{ ratings_as_of(window.hi) }}) as ratings
+        inner join ({{ members_as_of(window.hi) }}) as members
+            on ratings.user_id = members.user_id
+    ),
+
+    aggregated as (
+        select
+            cohort_id,
+            film_id,
+            count(*) as watchers,
+            count(rating) as ratings_count,
+            coalesce(sum(rating), 0) as rating_sum,
+            coalesce(sum(rating * rating), 0) as rating_sum_sq,
+            coalesce(sum(rating * rating * rating), 0) as rating_sum_cube,
+            {% for bucket in rating_buckets() -%}
+                count(*) filter (where rating = {{ bucket.value }}) as {{ bucket.column }},
+            {% endfor -%}
+            count(is_liked) as like_signals,
+            count(*) filter (where is_liked) as liked_count,
+            count(is_favorite) as favorite_signals,
+            count(*) filter (where is_favorite) as favorite_count,
+            min(rated_at) filter (where rating is not null) as first_rating_at,
+            max(rated_at) filter (where rating is not null) as last_rating_at
+        from cohort_ratings
+        group by cohort_id, film_id
     ),
 
 {% endif %}
-
-aggregated as (
-    select
-        cohort_id,
-        film_id,
-        count(*) as watchers,
-        count(rating) as ratings_count,
-        sum(rating) as rating_sum,
-        sum(rating * rating) as rating_sum_sq,
-        sum(rating * rating * rating) as rating_sum_cube,
-        {% for bucket in rating_buckets() -%}
-            count(*) filter (where rating = {{ bucket.value }}) as {{ bucket.column }},
-        {% endfor -%}
-        count(is_liked) as like_signals,
-        count(*) filter (where is_liked) as liked_count,
-        count(is_favorite) as favorite_signals,
-        count(*) filter (where is_favorite) as favorite_count,
-        min(rated_at) filter (where rating is not null) as first_rating_at,
-        max(rated_at) filter (where rating is not null) as last_rating_at
-    from cohort_ratings
-    group by cohort_id, film_id
-),
 
 final as (
     select
@@ -121,7 +205,14 @@ final as (
 
         -- time
         first_rating_at::timestamptz as first_rating_at,
-        last_rating_at::timestamptz as last_rating_at
+        last_rating_at::timestamptz as last_rating_at,
+
+        -- mergeable state (what a batch's delta is added to)
+        rating_sum::numeric(18, 1) as rating_sum,
+        rating_sum_sq::numeric(18, 2) as rating_sum_sq,
+        rating_sum_cube::numeric(18, 3) as rating_sum_cube,
+        like_signals::bigint as like_signals,
+        favorite_signals::bigint as favorite_signals
 
     from aggregated
 )

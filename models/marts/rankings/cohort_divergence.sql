@@ -23,7 +23,7 @@
             {'columns': ['film_id']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this, [ref('cohort_film_stats')]) }}",
+            "{{ incremental_window_open(this) }}",
             "{{ rankings_delete_touched(this, include_changed_films=true) }}",
         ],
         post_hook=["{{ incremental_window_close(this) }}"],

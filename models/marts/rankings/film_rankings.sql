@@ -25,7 +25,7 @@
             {'columns': ['film_id']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this, [ref('cohort_film_stats')]) }}",
+            "{{ incremental_window_open(this) }}",
             "{{ rankings_delete_touched(this) }}",
         ],
         post_hook=["{{ incremental_window_close(this) }}"],

@@ -24,7 +24,7 @@
             {'columns': ['film_id']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this, [ref('cohort_film_stats'), ref('film_rankings'), ref('cohort_divergence')]) }}",
+            "{{ incremental_window_open(this) }}",
             "{{ rankings_delete_touched(this, include_changed_films=true) }}",
         ],
         post_hook=["{{ incremental_window_close(this) }}"],
