@@ -3,7 +3,7 @@
     row changed (global_avg_rating), and every film when the membership of a cohort of kind 'all'
     changed (its averages move everywhere). cohort_divergence and ranking_insights rebuild these
     films in every cohort, besides the touched cohorts. -#}
-{% macro rankings_changed_films(relation) %}
+{% macro rankings_changed_films_sql(relation) %}
     select ratings.film_id
     from {{ source('raw', 'ratings') }} as ratings
     inner join ({{ incremental_window(relation) }}) as batch_window
@@ -24,4 +24,20 @@
         inner join ({{ incremental_window(relation) }}) as batch_window
             on members.batch_id > batch_window.window_lo and members.batch_id <= batch_window.window_hi
     )
+{% endmacro %}
+
+{#- The changed films as a literal list of ids for `film_id in (...)` (see rankings_touched_cohorts). -#}
+{% macro rankings_changed_films(relation) %}
+    {%- if not execute -%}
+        {{ return('null') }}
+    {%- endif -%}
+    {%- set ids = run_query(rankings_changed_films_sql(relation)).columns[0].values() | reject('none') | list -%}
+    {%- if ids | length == 0 -%}
+        {{ return('null') }}
+    {%- endif -%}
+    {%- set literals = [] -%}
+    {%- for id in ids | sort -%}
+        {%- do literals.append(id | int | string) -%}
+    {%- endfor -%}
+    {{ return(literals | join(', ')) }}
 {% endmacro %}

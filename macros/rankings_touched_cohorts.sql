@@ -2,7 +2,7 @@
     change in the window (joins and tombstones), and every cohort a user whose rating changed in the
     window belongs to now. Rankings, z-scores and percentiles depend on the whole cohort, so the
     ranking marts rebuild these cohorts whole. -#}
-{% macro rankings_touched_cohorts(relation) %}
+{% macro rankings_touched_cohorts_sql(relation) %}
     select members.cohort_id
     from {{ source('raw', 'cohort_members') }} as members
     inner join ({{ incremental_window(relation) }}) as batch_window
@@ -14,4 +14,22 @@
         on ratings.batch_id > batch_window.window_lo and ratings.batch_id <= batch_window.window_hi
     inner join {{ source('raw', 'cohort_members') }} as members
         on ratings.user_id = members.user_id and not members.deleted
+{% endmacro %}
+
+{#- The touched cohorts as a list of quoted literals for `cohort_id in (...)`, read when the model is
+    compiled: a plain list lets PostgreSQL push the filter into int_film_rankings_scored's window functions
+    (a semi-join would score every cohort first). `null` when nothing is touched. -#}
+{% macro rankings_touched_cohorts(relation) %}
+    {%- if not execute -%}
+        {{ return('null') }}
+    {%- endif -%}
+    {%- set ids = run_query(rankings_touched_cohorts_sql(relation)).columns[0].values() | reject('none') | list -%}
+    {%- if ids | length == 0 -%}
+        {{ return('null') }}
+    {%- endif -%}
+    {%- set quoted = [] -%}
+    {%- for id in ids | sort -%}
+        {%- do quoted.append("'" ~ (id | replace("'", "''")) ~ "'") -%}
+    {%- endfor -%}
+    {{ return(quoted | join(', ')) }}
 {% endmacro %}

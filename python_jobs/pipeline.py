@@ -105,7 +105,11 @@ def build(extra: list[str] | None = None, quiet: bool = False) -> None:
         dbt("seed", quiet=True)
         log(f"creating empty incremental relations first: {', '.join(missing)}")
         dbt("run", "--empty", "--select", *missing, quiet=True)
-    dbt("build", *(extra or []), quiet=quiet)
+    args = list(extra or [])
+    if not (missing or {"--full-refresh", "--exclude"} & set(args) or os.environ.get("FILM_COHORTS_ALL_TESTS") == "1"):
+        # an incremental build skips the tests that scan whole marts (dbt_project.yml: tag full_scan)
+        args += ["--exclude", "tag:full_scan"]
+    dbt("build", *args, quiet=quiet)
 
 
 def reset() -> None:

@@ -40,14 +40,10 @@ scored as (
 
 {% if is_incremental() %}
 
-    touched_cohorts as (
-        {{ rankings_touched_cohorts(this) }}
-    ),
-
     to_write as (
         select scored.*
         from scored
-        where scored.cohort_id in (select touched_cohorts.cohort_id from touched_cohorts)
+        where scored.cohort_id in ({{ rankings_touched_cohorts(this) }})
     ),
 
 {% else %}
