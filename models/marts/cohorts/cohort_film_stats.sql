@@ -67,7 +67,12 @@ with
     previous as (
         select *
         from {{ this }}
-        where (cohort_id, film_id) in (select delta.cohort_id, delta.film_id from delta)
+        where (cohort_id, film_id) in (
+            select
+                delta.cohort_id,
+                delta.film_id
+            from delta
+        )
     ),
 
     merged as (
@@ -97,9 +102,19 @@ with
     ),
 
     extremes_to_recompute as (
-        select cohort_id, film_id
+        select
+            cohort_id,
+            film_id
         from merged
         where extremes_left and ratings_count > 0
+    ),
+
+    ratings_at_hi as (
+        {{ ratings_as_of(window.hi) }}
+    ),
+
+    members_at_hi as (
+        {{ members_as_of(window.hi) }}
     ),
 
     recomputed_extremes as (
@@ -108,11 +123,14 @@ with
             ratings.film_id,
             min(ratings.rated_at) filter (where ratings.rating is not null) as first_rating_at,
             max(ratings.rated_at) filter (where ratings.rating is not null) as last_rating_at
-        from ({{ ratings_as_of(window.hi) }}) as ratings
-        inner join ({{ members_as_of(window.hi) }}) as members
+        from ratings_at_hi as ratings
+        inner join members_at_hi as members
             on ratings.user_id = members.user_id
         where (members.cohort_id, ratings.film_id) in (
-            select extremes_to_recompute.cohort_id, extremes_to_recompute.film_id from extremes_to_recompute
+            select
+                extremes_to_recompute.cohort_id,
+                extremes_to_recompute.film_id
+            from extremes_to_recompute
         )
         group by members.cohort_id, ratings.film_id
     ),
@@ -137,6 +155,14 @@ with
 
 {% else %}
 
+    ratings_at_hi as (
+        {{ ratings_as_of(window.hi) }}
+    ),
+
+    members_at_hi as (
+        {{ members_as_of(window.hi) }}
+    ),
+
     cohort_ratings as (
         select
             members.cohort_id,
@@ -145,8 +171,8 @@ with
             ratings.is_liked,
             ratings.is_favorite,
             ratings.rated_at
-        from ({{ ratings_as_of(window.hi) }}) as ratings
-        inner join ({{ members_as_of(window.hi) }}) as members
+        from ratings_at_hi as ratings
+        inner join members_at_hi as members
             on ratings.user_id = members.user_id
     ),
 
