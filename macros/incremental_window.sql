@@ -1,13 +1,13 @@
 {#- Batch windows for incremental models.
 
-    Every change to raw carries a batch id from one sequence (ops.batch_id_seq). An incremental model
-    processes the window (window_lo, window_hi] of batches:
-      on-run-start record_invocation_window(): the newest batch in raw when the invocation starts
-      pre-hook  incremental_window_open(this, upstream): window_lo = last consumed batch,
-                window_hi = the invocation's newest batch, capped by what upstream marts consumed
-      model     reads the window from source('ops', 'model_watermarks') (unit tests can mock it)
-      post-hook incremental_window_close(this): batch_id = window_hi
-    All three run in the transaction that writes the model, so a failed build consumes nothing.
+    Every change to raw carries a batch id (ops.next_batch_id()). An incremental model processes the
+    window (window_lo, window_hi] of batches:
+      on-run-start record_invocation_window(): the invocation's high-water mark, ops.batch_high_water()
+      compile     batch_window_bounds(this): lo = the model's watermark, hi = the invocation's mark capped
+                  by what the incremental models it refs consumed; rendered as literals
+      pre-hook    incremental_window_open(this): records the window in ops.model_watermarks
+      post-hook   incremental_window_close(this): batch_id = window_hi
+    The hooks run in the transaction that writes the model, so a failed build consumes nothing.
     A build with --empty writes no rows and so consumes nothing either. -#}
 
 {#- The window (lo, hi] of an incremental model in this invocation, as a dict {lo, hi} of integers, read
