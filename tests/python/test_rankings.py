@@ -42,7 +42,7 @@ def site(server):
                 if i == plan.batches - 1:
                     # a membership change too: someone leaves a saved cohort
                     conn.execute(
-                        "update raw.cohort_members set deleted = true, batch_id = nextval('ops.batch_id_seq') "
+                        "update raw.cohort_members set deleted = true, batch_id = ops.next_batch_id() "
                         "where (cohort_id, user_id) = (select cohort_id, min(user_id) from raw.cohort_members "
                         "where cohort_id like 'saved:%' group by cohort_id order by cohort_id limit 1)"
                     )
