@@ -65,6 +65,7 @@ def _protocol(args: argparse.Namespace):
         split=args.protocol, threshold=args.threshold, test_fraction=args.test_fraction,
         validation_fraction=args.validation_fraction, k_core=args.k_core, max_items=args.max_items,
         cold_threshold=args.cold_threshold, ks=args.k, seed=args.seed, cohort=args.cohort,
+        split_file=args.split_file, bootstrap=args.bootstrap,
     )  # fmt: skip
 
 
@@ -84,11 +85,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from python_jobs.recsys import evaluate
 
     protocol = _protocol(args)
+    if args.split_file and args.cohort:
+        raise WarehouseError("--cohort and --split-file exclude each other: the split file says who is evaluated")
     overrides = {m: _params(args) for m in args.models} if args.param else None
 
     def body(conn: psycopg.Connection, run_id: int) -> int:
         _, test, n = evaluate.run_evaluation(conn, run_id, protocol, args.models, not args.no_tune, overrides)
-        print(f"\n{protocol.split} protocol, test stage (run {run_id}):\n")
+        print(f"\n{protocol.split} protocol, test stage (run {run_id}), every user with a test positive:\n")
         print(evaluate.format_table(test))
         return n
 
@@ -214,6 +217,12 @@ def _add_protocol(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cold-threshold", type=int, default=5, help="cold = at most this many training ratings")
     p.add_argument("--k", type=_ints, default=(10, 20), help="cutoffs, comma-separated (default 10,20)")
     p.add_argument("--cohort", help="evaluate on one cohort's members only")
+    p.add_argument(
+        "--split-file",
+        metavar="FILE",
+        help="evaluate on an external split: csv with user, item, rating, timestamp, split (train/valid/test)",
+    )
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the test intervals (0 = none)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="fix a model parameter (repeatable)")
     _add_common(p)
 

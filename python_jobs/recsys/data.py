@@ -6,7 +6,7 @@ Every job starts here, so the id maps (warehouse ids <-> matrix rows/columns) an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -127,14 +127,40 @@ def data_version(conn: psycopg.Connection) -> str:
 
 
 @dataclass
+class Recency:
+    """The fitting period's positive events as (item, age in days at the cut): recent popularity's input."""
+
+    items: np.ndarray
+    age_days: np.ndarray
+    n_items: int
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, n_items: int, now: float | None = None) -> Recency:
+        """From event rows (item, ts); the cut `now` defaults to the newest event."""
+        ts = frame["ts"].to_numpy(np.float64)
+        now = float(ts.max()) if now is None and len(ts) else float(now or 0.0)
+        return cls(frame["item"].to_numpy(np.int64), np.maximum(now - ts, 0.0) / 86400.0, n_items)
+
+    def popularity(self, half_life_days: float | None) -> np.ndarray:
+        """Positives per item, each weighted 2^(-age / half-life); None counts every positive as 1."""
+        weights = None if not half_life_days else np.exp2(-self.age_days / float(half_life_days))
+        return np.bincount(self.items, weights=weights, minlength=self.n_items).astype(np.float64)
+
+
+@dataclass
 class ItemSide:
-    """Side information aligned with the item index: genre and content feature matrices, years."""
+    """Side information aligned with the item index: genre and content feature matrices, years.
+
+    `recency` (set per evaluation stage, or by the recommend job) dates the fitting positives, so
+    models can fall back on what was popular just before the cut.
+    """
 
     genres: sp.csr_matrix
     genre_names: np.ndarray
     people: sp.csr_matrix
     years: np.ndarray
     titles: np.ndarray
+    recency: Recency | None = None
 
     @classmethod
     def empty(cls, n_items: int) -> ItemSide:
@@ -145,6 +171,16 @@ class ItemSide:
             years=np.full(n_items, np.nan),
             titles=np.array([""] * n_items, dtype=object),
         )
+
+    def subset(self, items: np.ndarray) -> ItemSide:
+        """The side information of the given items, in that order (recency dropped: it is per stage)."""
+        return replace(
+            self, genres=self.genres[items], people=self.people[items], years=self.years[items],
+            titles=self.titles[items], recency=None,
+        )  # fmt: skip
+
+    def with_recency(self, recency: Recency | None) -> ItemSide:
+        return replace(self, recency=recency)
 
 
 def _incidence(item: np.ndarray, labels: pd.Series, n_items: int) -> tuple[sp.csr_matrix, np.ndarray]:

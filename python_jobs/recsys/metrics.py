@@ -11,16 +11,33 @@ import scipy.sparse as sp
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores per row, best first; ties go to the lower item index."""
-    n_items = scores.shape[1]
-    k = min(k, n_items)
-    if k < n_items:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    return np.take_along_axis(part, order, axis=1)
+    """Indices of the k highest scores per row, best first; ties go to the lower item index.
+
+    The order is total (score descending, then item index ascending), so top_k(s, k) is the first k
+    columns of top_k(s, K) for every K >= k. NaN counts as -inf. O(n_items) per row: a partition
+    finds the k-th score, every item above it is kept with the lowest-indexed items equal to it, and
+    only those k are sorted.
+    """
+    scores = np.asarray(scores)
+    if np.issubdtype(scores.dtype, np.floating) and np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
+    n_rows, n_items = scores.shape
+    k = max(min(k, n_items), 0)
+    if k == 0 or n_rows == 0:
+        return np.empty((n_rows, k), dtype=np.int64)
+    if k == n_items:
+        return np.argsort(-scores, axis=1, kind="stable")
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    take = scores > kth
+    tied = scores == kth
+    room = k - take.sum(axis=1)
+    excess = np.flatnonzero(tied.sum(axis=1) > room)
+    take |= tied
+    for r in excess:
+        take[r, np.flatnonzero(tied[r])[room[r] :]] = False
+    cols = np.nonzero(take)[1].reshape(n_rows, k)
+    order = np.argsort(-np.take_along_axis(scores, cols, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(cols, order, axis=1)
 
 
 def hits_of(top: np.ndarray, users: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
@@ -40,7 +57,7 @@ def _discounts(k: int) -> np.ndarray:
 def ndcg(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     """DCG of binary gains over the ideal DCG of min(k, n_relevant) hits; per user."""
     disc = _discounts(k)
-    dcg = (hits[:, :k] * disc).sum(axis=1)
+    dcg = (hits[:, :k] * disc[: hits[:, :k].shape[1]]).sum(axis=1)
     ideal = np.cumsum(disc)[np.clip(np.minimum(n_relevant, k), 1, None) - 1]
     return np.where(n_relevant > 0, dcg / ideal, 0.0)
 
@@ -111,6 +128,34 @@ def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[st
         "map": average_precision(hits, n_relevant, k),
         "precision": precision(hits, k),
     }
+
+
+def bootstrap_means(values: np.ndarray, resamples: int = 1000, seed: int = 0, chunk: int = 100) -> np.ndarray:
+    """Means of `resamples` samples of values drawn with replacement; the same seed and length draw the same samples.
+
+    Paired comparisons pass the per-user difference of two models, so both are resampled on the same users.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0 or resamples <= 0:
+        return np.full(max(resamples, 0), np.nan)
+    rng = np.random.default_rng(seed)
+    out = np.empty(resamples)
+    for start in range(0, resamples, chunk):
+        stop = min(start + chunk, resamples)
+        out[start:stop] = values[rng.integers(0, len(values), size=(stop - start, len(values)))].mean(axis=1)
+    return out
+
+
+def bootstrap_interval(
+    values: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of values (NaN, NaN when there are none)."""
+    means = bootstrap_means(values, resamples, seed)
+    if len(means) == 0 or np.isnan(means).all():
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def mae(predicted: np.ndarray, actual: np.ndarray) -> float:

@@ -3,6 +3,11 @@
 X is the user x item CSR matrix of positive feedback (1 per liked film). Every personalised model's
 score is a sum over the user's liked films, and `contributions` returns that decomposition: it is
 what the "because you liked ..." explanation is taken from (see explain.py).
+
+Every personalised model also falls back on a popularity prior (positives before the cut, weighted
+by recency with half-life `prior_half_life` days): a user with n liked films in the history gets
+a * z(model) + (1 - a) * z(prior) with a = n / (n + prior_weight), z standardising per user; a user
+with no history gets the prior alone, and with prior_weight = 0 a user with history the model alone.
 """
 
 from __future__ import annotations
@@ -20,12 +25,20 @@ from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from python_jobs.recsys.data import ItemSide
+from python_jobs.recsys.metrics import top_k
 
 EASE_MAX_ITEMS = 20_000
+PRIOR_DEFAULTS: dict[str, Any] = {"prior_half_life": 30.0, "prior_weight": 0.0}
+PRIOR_HALF_LIVES: list[Any] = [3.0, 7.0, 14.0, 30.0, 90.0, 365.0, None]
+PRIOR_WEIGHTS: list[float] = [0.0, 5.0, 20.0, 50.0, 100.0, 200.0]
 
 
 class Recommender(ABC):
-    """Base class: parameters are validated against `defaults`; `grid` is the validation sweep."""
+    """Base class: parameters are validated against `defaults`; `grid` is the validation sweep.
+
+    Subclasses implement fit, raw_score (or score_history) and raw_contributions; score and
+    contributions add the popularity fallback of personalised models (see the module docstring).
+    """
 
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
@@ -33,15 +46,28 @@ class Recommender(ABC):
     personalised: ClassVar[bool] = True
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
-        unknown = set(params) - set(self.defaults)
+        defaults = {**self.defaults, **(PRIOR_DEFAULTS if self.personalised else {})}
+        unknown = set(params) - set(defaults)
         if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "none"
+            valid = ", ".join(sorted(defaults)) or "none"
             raise ValueError(f"{self.name}: unknown parameter {sorted(unknown)[0]!r} (valid: {valid})")
-        self.params: dict[str, Any] = {**self.defaults, **params}
+        self.params: dict[str, Any] = {**defaults, **params}
+        if self.personalised and float(self.params["prior_weight"]) < 0:
+            raise ValueError(f"{self.name}: prior_weight must be >= 0, got {self.params['prior_weight']}")
         self.seed = seed
+        self._prior_z: np.ndarray | None = None
 
     def get_params(self) -> dict[str, Any]:
         return dict(self.params)
+
+    def set_prior(self, **params: Any) -> Recommender:
+        """Change prior_half_life / prior_weight of a fitted model (they act at scoring time only)."""
+        bad = set(params) - set(PRIOR_DEFAULTS) if self.personalised else set(params)
+        if bad:
+            raise ValueError(f"{self.name}: {sorted(bad)[0]!r} is not a prior parameter of this model")
+        self.params.update(params)
+        self._prior_z = None
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -52,7 +78,14 @@ class Recommender(ABC):
         """Learn from the user x item positive-feedback matrix (and film side information)."""
 
     def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
-        """Dense (len(users), n_items) scores for the users' rows of X."""
+        """Dense (len(users), n_items) scores for the users' rows of X, blended toward the prior."""
+        raw = self.raw_score(users, X)
+        if not self.personalised:
+            return raw
+        return blend_toward_prior(raw, np.diff(X[users].indptr), self.prior_z(), float(self.params["prior_weight"]))
+
+    def raw_score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        """The model's own scores, without the fallback."""
         return self.score_history(X[users])
 
     def score_history(self, H: sp.csr_matrix) -> np.ndarray:
@@ -60,13 +93,25 @@ class Recommender(ABC):
         raise NotImplementedError(f"{self.name} cannot score a history it was not trained on")
 
     def contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(history items, matrix C) with C[j, t] the share of score(user, items[t]) due to history item j."""
+        """(history items, matrix C) with C[j, t] the share of score(user, items[t]) due to history item j.
+
+        For a blended user the model part is scaled as in score (a / the user's score spread); the
+        prior's part is nobody's contribution.
+        """
+        hist, C = self.raw_contributions(user, X, items)
+        w = float(self.params.get("prior_weight", 0.0))
+        if not self.personalised or w == 0 or len(hist) == 0:
+            return hist, C
+        n = float(len(hist))
+        spread = self.raw_score(np.array([user]), X)[0].std()
+        return hist, C * (n / (n + w)) / (spread if spread > 0 else 1.0)
+
+    def raw_contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The decomposition of raw_score; models that score no history return an empty one."""
         return np.array([], dtype=np.int64), np.zeros((0, len(items)))
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """For each item, the n items a one-film history of it would recommend, and their scores."""
-        from python_jobs.recsys.metrics import top_k
-
         H = sp.csr_matrix(
             (np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items)
         )
@@ -79,12 +124,55 @@ class Recommender(ABC):
     def n_items(self) -> int:
         return self._n_items
 
-    def _check_fit_input(self, X: sp.csr_matrix) -> sp.csr_matrix:
+    def prior(self) -> np.ndarray:
+        """The fallback: recent popularity of the fitting positives (plain counts without dates)."""
+        recency = getattr(self, "recency_", None)
+        if recency is not None:
+            return recency.popularity(self.params.get("prior_half_life"))
+        return self.counts_
+
+    def prior_z(self) -> np.ndarray:
+        if self._prior_z is None:
+            p = self.prior()
+            std = p.std()
+            self._prior_z = ((p - p.mean()) / (std if std > 0 else 1.0)).astype(np.float32)
+        return self._prior_z
+
+    def _check_fit_input(self, X: sp.csr_matrix, side: ItemSide | None = None) -> sp.csr_matrix:
         X = sp.csr_matrix(X, dtype=np.float32)
         if X.nnz == 0:
             raise ValueError(f"{self.name}: the training matrix is empty")
         self._n_items = X.shape[1]
+        self.counts_ = np.bincount(X.indices[X.data > 0], minlength=X.shape[1]).astype(np.float64)
+        recency = side.recency if side is not None else None
+        self.recency_ = recency if recency is not None and recency.n_items == X.shape[1] else None
+        self._prior_z = None
         return X
+
+
+def standardise(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row z-scores over the finite entries, and each row's spread (1 where it is zero)."""
+    finite = np.isfinite(scores)
+    clean = np.where(finite, scores, 0.0)
+    n = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    mean = clean.sum(axis=1, keepdims=True) / n
+    std = np.sqrt((np.where(finite, clean - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / n)
+    std = np.where(std > 0, std, 1.0)
+    return (scores - mean) / std, std
+
+
+def blend_toward_prior(raw: np.ndarray, n_history: np.ndarray, prior_z: np.ndarray, weight: float) -> np.ndarray:
+    """a * z(raw) + (1 - a) * prior_z per row, a = n / (n + weight); raw itself when a = 1, the prior when n = 0."""
+    n = np.asarray(n_history, dtype=np.float64)
+    a = n / (n + weight) if weight > 0 else (n > 0).astype(np.float64)
+    out = np.array(raw, dtype=np.float32)
+    empty = a == 0
+    out[empty] = prior_z
+    mixed = np.flatnonzero((a > 0) & (a < 1))
+    if len(mixed):
+        z, _ = standardise(out[mixed])
+        out[mixed] = a[mixed, None] * z + (1 - a[mixed, None]) * prior_z
+    return out
 
 
 class Popularity(Recommender):
@@ -94,15 +182,30 @@ class Popularity(Recommender):
     personalised = False
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> Popularity:
-        X = self._check_fit_input(X)
+        X = self._check_fit_input(X, side)
         self.popularity_ = np.asarray((X > 0).sum(axis=0), dtype=np.float32).ravel()
         return self
 
-    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+    def raw_score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (len(users), self.n_items)).copy()
 
     def score_history(self, H: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (H.shape[0], self.n_items)).copy()
+
+
+class RecentPopularity(Popularity):
+    """Positives before the cut weighted by recency (half-life in days): the fallback of every model."""
+
+    name = "recent"
+    defaults: ClassVar[dict[str, Any]] = {"half_life": 30.0}
+    grid: ClassVar[dict[str, list[Any]]] = {"half_life": PRIOR_HALF_LIVES}
+
+    def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> RecentPopularity:
+        X = self._check_fit_input(X, side)
+        recency = self.recency_
+        pop = recency.popularity(self.params["half_life"]) if recency is not None else self.counts_
+        self.popularity_ = pop.astype(np.float32)
+        return self
 
 
 class ItemItem(Recommender):
@@ -114,7 +217,7 @@ class ItemItem(Recommender):
         out = H @ self.weights_
         return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float32)
 
-    def contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw_contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         row = X[user]
         hist = row.indices.astype(np.int64)
         if sp.issparse(self.weights_):
@@ -125,9 +228,8 @@ class ItemItem(Recommender):
 
 
 def _prune_columns(S: np.ndarray, k: int) -> sp.csc_matrix:
-    """Keep the k largest positive entries of each column of a dense block."""
-    k = min(k, S.shape[0])
-    rows = np.argpartition(-S, k - 1, axis=0)[:k]
+    """Keep the k largest positive entries of each column of a dense block; ties go to the lower row."""
+    rows = top_k(S.T, k).T
     vals = np.take_along_axis(S, rows, axis=0)
     cols = np.broadcast_to(np.arange(S.shape[1]), rows.shape)
     keep = vals > 0
@@ -143,7 +245,7 @@ class ItemKNN(ItemItem):
     block_items = 1024
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> ItemKNN:
-        X = self._check_fit_input(X)
+        X = self._check_fit_input(X, side)
         Xc = X.tocsc()
         norms = np.sqrt(np.asarray(Xc.multiply(Xc).sum(axis=0)).ravel())
         Xt = Xc.T.tocsr()
@@ -166,7 +268,7 @@ class EASE(ItemItem):
     grid: ClassVar[dict[str, list[Any]]] = {"lambda": [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]}
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> EASE:
-        X = self._check_fit_input(X)
+        X = self._check_fit_input(X, side)
         if self.n_items > EASE_MAX_ITEMS:
             raise ValueError(
                 f"ease: {self.n_items} items need a dense {self.n_items}^2 matrix; cap them with --max-items "
@@ -178,7 +280,7 @@ class EASE(ItemItem):
         P = scipy.linalg.inv(G, overwrite_a=True, check_finite=False)
         B = P / (-np.diag(P))
         B[np.diag_indices_from(B)] = 0.0
-        self.weights_ = B.astype(np.float32)
+        self.weights_ = np.ascontiguousarray(B, dtype=np.float32)  # row-major: H @ W then reads no copy
         return self
 
 
@@ -190,17 +292,17 @@ class Content(ItemItem):
     grid: ClassVar[dict[str, list[Any]]] = {"people_weight": [0.0, 0.5, 1.0], "year_weight": [0.0, 0.5]}
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> Content:
-        X = self._check_fit_input(X)
+        X = self._check_fit_input(X, side)
         if side is None:
             raise ValueError("content: needs film side information (genres, people, years)")
-        self.features_ = content_features(side, **self.params)
+        self.features_ = content_features(side, **{k: self.params[k] for k in self.defaults})
         return self
 
     def score_history(self, H: sp.csr_matrix) -> np.ndarray:
         profile = H @ self.features_
         return np.asarray((profile @ self.features_.T).toarray(), dtype=np.float32)
 
-    def contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw_contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         row = X[user]
         hist = row.indices.astype(np.int64)
         sim = (self.features_[hist] @ self.features_[items].T).toarray()
@@ -244,7 +346,7 @@ class ALS(Recommender):
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> ALS:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        X = self._check_fit_input(X)
+        X = self._check_fit_input(X, side)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=int(self.params["factors"]),
@@ -261,10 +363,10 @@ class ALS(Recommender):
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         return self
 
-    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+    def raw_score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
         return (self.user_factors_[users] @ self.item_factors_.T).astype(np.float32)
 
-    def contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw_contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """c_uj * y_i' W_u y_j with W_u = (Y'C_uY + reg I)^-1, as implicit's explain() computes it."""
         row = X[user]
         hist = row.indices.astype(np.int64)
@@ -276,19 +378,11 @@ class ALS(Recommender):
         return hist, confidence[:, None] * (Yh @ weighted)
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        from python_jobs.recsys.metrics import top_k
-
         unit = normalize(self.item_factors_)
         scores = unit[items] @ unit.T
         scores[np.arange(len(items)), items] = -np.inf
         top = top_k(scores, n)
         return top, np.take_along_axis(scores, top, axis=1)
-
-
-def _standardise(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    std = scores.std(axis=1, keepdims=True)
-    std = np.where(std > 0, std, 1.0)
-    return (scores - scores.mean(axis=1, keepdims=True)) / std, std
 
 
 class Hybrid(Recommender):
@@ -303,7 +397,7 @@ class Hybrid(Recommender):
     grid: ClassVar[dict[str, list[Any]]] = {"weight": [0.05, 0.1, 0.2, 0.3, 0.5]}
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> Hybrid:
-        X = self._check_fit_input(X)
+        X = self._check_fit_input(X, side)
         self.base_ = make_model(self.params["base"], seed=self.seed, **(self.params["base_params"] or {}))
         if not self.base_.personalised:
             raise ValueError("hybrid: the base model must be personalised")
@@ -313,26 +407,28 @@ class Hybrid(Recommender):
         return self
 
     def _parts(self, users: np.ndarray, X: sp.csr_matrix) -> tuple[np.ndarray, ...]:
-        zb, sb = _standardise(self.base_.score(users, X))
-        zc, sc = _standardise(self.content_.score(users, X))
+        zb, sb = standardise(self.base_.raw_score(users, X))
+        zc, sc = standardise(self.content_.raw_score(users, X))
         return zb, sb, zc, sc
 
-    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+    def raw_score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
         zb, _, zc, _ = self._parts(users, X)
         w = self.params["weight"]
         return ((1 - w) * zb + w * zc).astype(np.float32)
 
-    def contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw_contributions(self, user: int, X: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         _, sb, _, sc = self._parts(np.array([user]), X)
-        hist, cb = self.base_.contributions(user, X, items)
-        hist_c, cc = self.content_.contributions(user, X, items)
+        hist, cb = self.base_.raw_contributions(user, X, items)
+        hist_c, cc = self.content_.raw_contributions(user, X, items)
         if not np.array_equal(hist, hist_c):
             raise RuntimeError("hybrid: base and content models disagree on the user's history")
         w = self.params["weight"]
         return hist, (1 - w) * cb / sb[0, 0] + w * cc / sc[0, 0]
 
 
-MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, ItemKNN, ALS, EASE, Content, Hybrid)}
+MODELS: dict[str, type[Recommender]] = {
+    m.name: m for m in (Popularity, RecentPopularity, ItemKNN, ALS, EASE, Content, Hybrid)
+}
 
 
 def make_model(name: str, seed: int = 0, **params: Any) -> Recommender:

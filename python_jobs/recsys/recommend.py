@@ -17,7 +17,7 @@ import psycopg
 import scipy.sparse as sp
 from psycopg import sql
 
-from python_jobs.recsys.data import ItemSide, Ratings, cohort_user_ids, load_item_side, load_ratings, to_csr
+from python_jobs.recsys.data import ItemSide, Ratings, Recency, cohort_user_ids, load_item_side, load_ratings, to_csr
 from python_jobs.recsys.explain import because
 from python_jobs.recsys.models import Recommender, make_model
 from python_jobs.recsys.ranking import diversify, rank_blocks
@@ -50,9 +50,9 @@ def fit_on_warehouse(
 ) -> Fitted:
     """Load every live rating, fit the model on the positives (rating >= threshold or liked)."""
     ratings = load_ratings(conn)
-    side = load_item_side(conn, ratings.film_ids)
     shape = (ratings.n_users, ratings.n_items)
     positive = ratings.positive(threshold)
+    side = load_item_side(conn, ratings.film_ids).with_recency(Recency.of(ratings.frame.loc[positive], shape[1]))
     liked = to_csr(ratings.frame.loc[positive], shape)
     seen = to_csr(ratings.frame, shape)
     if params is None:
@@ -149,11 +149,11 @@ def recommend_job(
         users = member_rows
         log(f"cohort {cohort}: {len(users)} members with ratings, catalogue of {int(candidates.sum())} films")
     else:
-        users = np.flatnonzero(np.diff(fitted.liked.indptr) > 0)
+        users = np.flatnonzero(np.diff(fitted.seen.indptr) > 0)
     if user_ids:
         users = np.intersect1d(users, ratings.user_index(user_ids))
     if len(users) == 0:
-        raise WarehouseError("no user to recommend for: nobody in scope has a positive rating")
+        raise WarehouseError("no user to recommend for: nobody in scope has a rating")
     frame = to_warehouse_ids(recommend(fitted, users, n, exclude_seen, candidates, diversity), ratings)
     frame.insert(0, "model", model)
     frame.insert(0, "run_id", run_id)

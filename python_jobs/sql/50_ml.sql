@@ -104,3 +104,17 @@ create table if not exists ml.similar_users (
     similarity double precision not null,
     primary key (user_id, rank)
 );
+
+-- Per-user metrics of every evaluation run (bootstrap intervals and paired comparisons are computed
+-- from them; kept so anyone can recompute or compare on the same users).
+create table if not exists ml.evaluation_user_metrics (
+    run_id bigint not null,
+    model text not null,
+    stage text not null check (stage in ('validation', 'test')),
+    user_id bigint not null,
+    metric text not null,
+    k integer not null,
+    value double precision not null,
+    history integer not null,  -- fitting-period ratings: 0 new, 1..cold_threshold cold, more warm
+    primary key (run_id, model, stage, user_id, metric, k)
+);

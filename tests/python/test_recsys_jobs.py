@@ -102,9 +102,7 @@ def test_recluster_ends_memberships_with_tombstones(planted_db):
     db, _, _ = planted_db
     run("cluster", "--k-min", "3", "--k-max", "3", "--films", "90", "--min-ratings", "5")
     run("cluster", "--k-min", "2", "--k-max", "2", "--films", "90", "--min-ratings", "5")
-    live = query(
-        db, "select count(*) as n from raw.cohort_members where cohort_id like 'taste:%' and not deleted"
-    )
+    live = query(db, "select count(*) as n from raw.cohort_members where cohort_id like 'taste:%' and not deleted")
     gone = query(db, "select count(*) as n from raw.cohort_members where cohort_id = 'taste:3' and deleted")
     assert live["n"][0] == N_USERS
     assert gone["n"][0] > 0
@@ -160,6 +158,66 @@ def test_evaluate_stores_every_result_with_its_protocol(planted_db, capsys):
     ndcg = rows[(rows["stage"] == "test") & (rows["slice"] == "all") & (rows["metric"] == "ndcg") & (rows["k"] == 10)]
     by_model = dict(zip(ndcg["model"], ndcg["value"], strict=True))
     assert by_model["ease"] > by_model["popularity"]
+
+
+
+
+def test_evaluate_stores_intervals_paired_differences_and_per_user_metrics(planted_db, capsys):
+    db, _, _ = planted_db
+    run("evaluate", "--models", "popularity,recent,ease", "--no-tune", "--bootstrap", "200", "--k", "10")
+    out = capsys.readouterr().out
+    rows = query(db, "select model, slice, metric, value, n_users from ml.evaluation_runs where stage = 'test'")
+    got = {(r.model, r.slice, r.metric): (r.value, r.n_users) for r in rows.itertuples()}
+    for model in ("popularity", "recent", "ease"):
+        value, n = got[(model, "all", "ndcg")]
+        assert got[(model, "all", "ndcg_low")][0] <= value <= got[(model, "all", "ndcg_high")][0]
+        assert n == sum(got[(model, s, "ndcg")][1] for s in ("warm_users", "cold_users", "new_users"))
+        assert f"all NDCG@10 (n={n})" in out
+    diff = got[("ease", "all", "ndcg_diff:popularity")][0]
+    assert diff == pytest.approx(got[("ease", "all", "ndcg")][0] - got[("popularity", "all", "ndcg")][0])
+    per_user = query(db, "select model, user_id, value, history from ml.evaluation_user_metrics "
+                         "where metric = 'ndcg' and k = 10")  # fmt: skip
+    means = per_user.groupby("model")["value"].mean()
+    for model in ("popularity", "recent", "ease"):
+        assert means[model] == pytest.approx(got[(model, "all", "ndcg")][0])
+    assert (per_user.groupby("model").size() == got[("ease", "all", "ndcg")][1]).all()
+
+
+def test_evaluate_on_a_split_file_uses_its_rows(planted_db, tmp_path, capsys):
+    db, _, ratings = planted_db
+    rng = np.random.default_rng(1)
+    split = pd.DataFrame({"user": ratings["user_id"], "item": ratings["film_id"], "rating": ratings["rating"],
+                          "timestamp": ratings["rated_at"].astype("int64") // 10**9,
+                          "split": rng.choice(["train"] * 8 + ["valid", "test"], size=len(ratings))})  # fmt: skip
+    split = split[split["rating"] >= 4]
+    path = tmp_path / "split.csv"
+    split.to_csv(path, index=False)
+    run("evaluate", "--split-file", str(path), "--models", "popularity,ease", "--no-tune", "--bootstrap", "50")
+    rows = query(db, "select model, metric, value, n_users, protocol->>'split' as split, "
+                     "protocol->>'file' as file from ml.evaluation_runs "
+                     "where stage = 'test' and slice = 'all' and k = 10")  # fmt: skip
+    assert (rows["split"] == "file").all() and (rows["file"] == str(path)).all()
+    n = rows.loc[rows["metric"] == "ndcg", "n_users"]
+    assert (n == split.loc[split["split"] == "test", "user"].nunique()).all()
+    ndcg = rows[rows["metric"] == "ndcg"].set_index("model")["value"]
+    assert ndcg["ease"] > ndcg["popularity"]
+    with pytest.raises(WarehouseError, match="exclude each other"):
+        run("evaluate", "--split-file", str(path), "--cohort", "club")
+
+
+def test_a_user_without_positive_ratings_gets_the_popularity_fallback(planted_db):
+    db, _, ratings = planted_db
+    with warehouse.connect(db) as conn, conn.transaction():
+        last = ratings["rated_at"].max()
+        low = pd.DataFrame({"user_id": [999, 999], "film_id": [1, 2], "rating": [1.0, 1.5],
+                            "rated_at": last, "updated_at": last})  # fmt: skip
+        warehouse.copy_frame(conn, "raw.ratings", low)
+    run("recommend", "--model", "ease", "-n", "5", "--user", "999", "--param", "prior_half_life=null")
+    recs = query(db, "select film_id, because_film_id from ml.recommendations where user_id = 999 order by rank")
+    liked = ratings[ratings["rating"] >= 4].groupby("film_id").size().drop([1, 2], errors="ignore")
+    expected = liked.reset_index().sort_values([0, "film_id"], ascending=[False, True])["film_id"].head(5)
+    assert recs["film_id"].tolist() == expected.tolist()
+    assert recs["because_film_id"].isna().all()
 
 
 def test_predict_writes_normalised_distributions_that_follow_the_cohort(planted_db):

@@ -56,6 +56,28 @@ def test_top_k_orders_best_first_and_breaks_ties_by_index():
     assert metrics.top_k(scores, 10).tolist() == [[1, 3, 2, 0, 4]]
 
 
+def test_top_k_of_all_zero_scores_is_the_first_items():
+    scores = np.zeros((3, 1682), dtype=np.float32)
+    assert metrics.top_k(scores, 10).tolist() == [list(range(10))] * 3
+
+
+def test_top_k_breaks_ties_across_the_cut_by_index_for_every_k():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, size=(50, 2000)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.1] = -np.inf
+    index = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    expected = np.lexsort((index, -scores), axis=1)
+    for k in (1, 10, 20, 1999, 2000, 2500):
+        assert np.array_equal(metrics.top_k(scores, k), expected[:, :k])
+    assert np.array_equal(metrics.top_k(scores, 10), metrics.top_k(scores, 20)[:, :10])
+
+
+def test_top_k_counts_nan_as_minus_infinity():
+    scores = np.array([[np.nan, 1.0, -np.inf, 2.0]])
+    assert metrics.top_k(scores, 4).tolist() == [[3, 1, 0, 2]]
+    assert metrics.top_k(scores, 3).tolist() == [[3, 1, 0]]
+
+
 def test_hits_of_matches_a_set_lookup():
     relevant = sp.csr_matrix(np.array([[0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 0, 0]]))
     top = np.array([[3, 2], [1, 0]])
@@ -101,3 +123,32 @@ def test_k_core_leaves_only_users_and_items_with_k_events():
     assert keep.tolist() == [True, True, True, True, True, True, True, True, False]
     # k = 3: users 2 and 3 go, then items 0..2 have two raters left, then users 0 and 1 have nothing
     assert k_core(users, items, 3).sum() == 0
+
+
+def test_ndcg_of_a_list_shorter_than_k():
+    # a catalogue of three films ranked in full, k = 10: the list is the three films
+    hits = np.array([[False, True, False]])
+    assert metrics.ndcg(hits, np.array([1]), 10)[0] == pytest.approx(1 / math.log2(3))
+
+
+def test_bootstrap_interval_matches_the_normal_approximation_and_is_seeded():
+    rng = np.random.default_rng(5)
+    values = rng.normal(0.3, 0.2, size=4000)
+    low, high = metrics.bootstrap_interval(values, resamples=2000, seed=1)
+    half = 1.96 * values.std() / math.sqrt(len(values))
+    assert low == pytest.approx(values.mean() - half, abs=half * 0.15)
+    assert high == pytest.approx(values.mean() + half, abs=half * 0.15)
+    assert metrics.bootstrap_interval(values, 2000, seed=1) == (low, high)
+    assert metrics.bootstrap_interval(values, 2000, seed=2) != (low, high)
+    assert metrics.bootstrap_interval(np.full(10, 0.5), 100) == (0.5, 0.5)
+    assert all(math.isnan(x) for x in metrics.bootstrap_interval(np.array([]), 100))
+
+
+def test_paired_bootstrap_resamples_the_same_users():
+    rng = np.random.default_rng(0)
+    a = rng.random(500)
+    b = a + 0.01  # b beats a by exactly 0.01 on every user: the paired interval is that point
+    low, high = metrics.bootstrap_interval(b - a, 500, seed=0)
+    assert low == pytest.approx(0.01) and high == pytest.approx(0.01)
+    # the same seed and length draw the same users, so means of a and b move together
+    assert np.allclose(metrics.bootstrap_means(b, 300, 3) - metrics.bootstrap_means(a, 300, 3), 0.01)
