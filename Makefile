@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DB ?= film_cohorts_test
 JOBS := $(BIN)/python -m python_jobs
 
-.PHONY: install demo demo-synthetic test lint dbt-test pytest bench env stop clean
+.PHONY: install demo demo-synthetic test lint dbt-test pytest bench bench-scale env stop clean
 
 install: $(STAMP)
 
@@ -48,6 +48,11 @@ pytest: install
 
 bench: install  ## timings on ML-100K (and the generator, recommenders) into bench/report.md
 	@$(BIN)/python bench/run.py
+
+bench-scale: SIZE ?= full
+bench-scale: KEEP ?= 1
+bench-scale: install  ## ML-25M-size generate + builds into bench/report.md (SIZE=tiny|small|medium|full, KEEP=0 drops the db)
+	@$(BIN)/python bench/bench_scale.py --size $(SIZE) --keep $(KEEP)
 
 env: install  ## print the libpq variables for psql, dbt, BI tools: eval "$$(make -s env)"
 	@$(JOBS) env

@@ -3,7 +3,9 @@
 User traits are drawn per block of BLOCK_USERS users from the USERS stream, so any part of the
 pipeline (users table, follows, ratings) can regenerate exactly the same traits for a block
 without storing them. The few global structures (cohort owners' follow lists, saved groups, who
-is popular to follow) come from the COMMUNITY stream and stay small.
+is popular to follow) come from the COMMUNITY stream and stay small. The optional scale cohorts
+(demographic-like groups, more follow-graph cohorts and saved groups) have streams of their own,
+so turning them on changes no other row.
 """
 
 from __future__ import annotations
@@ -15,11 +17,34 @@ import pandas as pd
 
 from python_jobs.generator import names
 from python_jobs.generator.catalog import TASTE_DIM, WHOLE_STAR_SHARE, Catalog
-from python_jobs.generator.config import BLOCK_USERS, EPOCH_START, TIME_DAYS, GeneratorConfig, Stream
+from python_jobs.generator.config import (
+    AGE_GROUPS,
+    BLOCK_USERS,
+    EPOCH_START,
+    TIME_DAYS,
+    GeneratorConfig,
+    Stream,
+)
+from python_jobs.warehouse import WarehouseError
 
 MAX_COHORTS = 50  # owners are users 1..K and must all sit in block 0
 FOLLOW_COHORT_SIZES = (60, 100, 140, 180, 220)  # people each owner follows, cycled; at most a quarter of users
 SAVED_GROUPS = (("film-club", "Film club", 80), ("office", "Office movie night", 30), ("family", "Family", 12))
+# Scale cohorts (GeneratorConfig.demographic_cohorts, follow_groups, saved_groups), no planted films:
+AGE_BANDS = (  # MovieLens' bands; shares skew young, as on a film-logging site
+    ("under 18", 0.05), ("18-24", 0.30), ("25-34", 0.33), ("35-44", 0.16), ("45-49", 0.06), ("50-55", 0.05),
+    ("56+", 0.05),
+)  # fmt: skip
+REGIONS = (
+    "united states", "united kingdom", "brazil", "canada", "germany", "france", "australia", "mexico", "spain",
+    "italy", "netherlands", "poland", "sweden", "argentina", "japan", "south korea", "turkey", "philippines",
+    "indonesia", "india", "ireland", "portugal", "chile", "colombia", "norway", "denmark", "finland", "belgium",
+    "austria", "switzerland", "new zealand", "greece", "czechia", "romania", "hungary", "south africa",
+    "singapore", "israel", "peru", "ukraine",
+)  # fmt: skip
+AGE_DECLARED, REGION_DECLARED = 0.6, 0.85  # share of users whose profile gives an age / a home region
+REGION_ZIPF = 0.9  # region shares fall as rank^-0.9: a few large countries, a long tail of smaller ones
+GROUP_SIZES = (5, 500)  # members of a scale follow-graph cohort or saved group, owner included
 RATINGS_SIGMA = 1.0  # log-normal spread of films logged per user (heavy tail)
 MIN_RATINGS = 3
 
@@ -161,3 +186,92 @@ def users_frame(traits: UserTraits) -> pd.DataFrame:
             "source": "synthetic",
         }
     )
+
+
+# -- scale cohorts ---------------------------------------------------------------------------------
+
+
+def demographic_labels(config: GeneratorConfig) -> list[tuple[str, str]]:
+    """(cohort_id, kind) of the demographic-like cohorts: the age bands, then the regions, largest first."""
+    if not config.demographic_cohorts:
+        return []
+    regions = REGIONS[: config.demographic_cohorts - AGE_GROUPS]
+    return [(f"age:{band}", "demographic") for band, _ in AGE_BANDS] + [(f"region:{r}", "region") for r in regions]
+
+
+def demographic_members(config: GeneratorConfig, block: int) -> pd.DataFrame:
+    """(cohort_id, user_id) of one block's users in the demographic-like cohorts.
+
+    Each user declares an age band with probability AGE_DECLARED and a home region with
+    REGION_DECLARED; region shares fall with rank (Zipf), so every region of a large site has
+    thousands of members and the first few tens of thousands.
+    """
+    labels = demographic_labels(config)
+    if not labels:
+        return pd.DataFrame({"cohort_id": pd.Series(dtype=object), "user_id": pd.Series(dtype=np.int64)})
+    rng = config.rng(Stream.DEMOGRAPHICS, block)
+    user_id = block_users(config, block)
+    n = len(user_id)
+    age_share = np.array([share for _, share in AGE_BANDS])
+    band = rng.choice(AGE_GROUPS, size=n, p=age_share / age_share.sum())
+    has_age = rng.random(n) < AGE_DECLARED
+    n_regions = len(labels) - AGE_GROUPS
+    region_share = 1.0 / np.arange(1, n_regions + 1) ** REGION_ZIPF
+    region = AGE_GROUPS + rng.choice(n_regions, size=n, p=region_share / region_share.sum())
+    has_region = rng.random(n) < REGION_DECLARED
+    ids = np.array([cohort_id for cohort_id, _ in labels], dtype=object)
+    group = np.concatenate((band[has_age], region[has_region]))
+    return pd.DataFrame({"cohort_id": ids[group], "user_id": np.concatenate((user_id[has_age], user_id[has_region]))})
+
+
+@dataclass
+class ScaleGroups:
+    """The follow-graph cohorts and saved groups added for scale (no planted films of their own)."""
+
+    follow_owners: np.ndarray  # user ids
+    follow_usernames: list[str]
+    follow_members: list[np.ndarray]  # sorted; the owner and everyone they follow in raw.follows
+    saved_members: list[np.ndarray]  # sorted
+
+
+def build_scale_groups(config: GeneratorConfig, catalog: Catalog, community: Community) -> ScaleGroups:
+    """Owners whose real follow lists make cohorts of GROUP_SIZES members, and saved groups of such sizes.
+
+    Owners are the first follow_groups users, in a random order from the GROUPS stream, who follow
+    between GROUP_SIZES[0] - 1 and GROUP_SIZES[1] - 1 people; their cohort is what raw.follows says,
+    so `cohort follows <owner>` would define the same cohort. Saved groups draw log-uniform sizes
+    (more small groups than large) and uniformly random members.
+    """
+    lo, hi = GROUP_SIZES
+    owners = np.empty(0, np.int64)
+    usernames: list[str] = []
+    members: list[np.ndarray] = []
+    if config.follow_groups:
+        follower, followee, handle = [], [], []
+        for block in range(config.n_blocks):
+            traits = user_traits(config, catalog, block)
+            edges = follows_frame(config, community, traits, block)
+            follower.append(edges["follower_id"].to_numpy())
+            followee.append(edges["followee_id"].to_numpy())
+            handle.append(traits.username)
+        follower, followee = np.concatenate(follower), np.concatenate(followee)  # sorted by follower
+        handles = np.concatenate(handle)
+        degree = np.bincount(follower, minlength=config.users + 1)
+        candidates = config.rng(Stream.GROUPS, 0).permutation(np.arange(config.cohorts + 1, config.users + 1))
+        eligible = candidates[(degree[candidates] >= lo - 1) & (degree[candidates] <= hi - 1)]
+        if len(eligible) < config.follow_groups:
+            raise WarehouseError(
+                f"--follow-groups {config.follow_groups}: only {len(eligible)} users follow between {lo - 1} and "
+                f"{hi - 1} people; use --follow-groups <= {len(eligible)}"
+            )
+        owners = eligible[: config.follow_groups]
+        starts = np.concatenate(([0], np.cumsum(degree)))
+        usernames = [str(handles[u - 1]) for u in owners]
+        members = [np.union1d([u], followee[starts[u]:starts[u + 1]]) for u in owners]
+    saved: list[np.ndarray] = []
+    if config.saved_groups:
+        rng = config.rng(Stream.GROUPS, 1)
+        sizes = np.round(np.exp(rng.uniform(np.log(lo), np.log(hi), config.saved_groups))).astype(np.int64)
+        for size in np.minimum(sizes, config.users // 2):
+            saved.append(np.sort(rng.choice(config.users, size=size, replace=False) + 1))
+    return ScaleGroups(follow_owners=owners, follow_usernames=usernames, follow_members=members, saved_members=saved)

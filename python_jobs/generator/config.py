@@ -28,6 +28,11 @@ EPOCH_END = EPOCH_START + TIME_DAYS * 86_400
 # Rating buckets: Letterboxd's half stars.
 BUCKETS = np.arange(1, 11) / 2.0
 
+# Scale cohorts (GeneratorConfig.demographic_cohorts etc.): age bands first, then regions.
+AGE_GROUPS = 7
+MAX_DEMOGRAPHIC_COHORTS = AGE_GROUPS + 40
+SCALE_COHORT_KNOBS = ("demographic_cohorts", "follow_groups", "saved_groups")
+
 
 class Stream:
     """Independent random streams; a stream id never changes meaning (it is part of the seed)."""
@@ -41,6 +46,8 @@ class Stream:
     DIARY = 7
     MEMBERSHIP = 8
     CLUSTERS = 9
+    GROUPS = 10
+    DEMOGRAPHICS = 11
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,12 @@ class GeneratorConfig:
     ratings_per_user is the mean number of films a user logs outside the planted films (heavy
     tailed; no user logs more than 60% of the catalogue, so small catalogues get fewer);
     chunk_users only bounds memory and never changes the rows.
+
+    cohorts are the follow-graph cohorts with planted patterns. The three cohort knobs after
+    chunk_users add cohorts without planted films, for scale (0 = none, the default, which leaves
+    every row as it was): demographic_cohorts large demographic-like groups (7 age bands, then
+    home regions), follow_groups more "owner + people they follow" cohorts of 5 to 500 members
+    taken from the follow graph, saved_groups saved groups of 5 to 500 members.
     """
 
     users: int
@@ -60,6 +73,9 @@ class GeneratorConfig:
     ratings_per_user: float = 100.0
     clusters: int = 6
     chunk_users: int = 16_384
+    demographic_cohorts: int = 0
+    follow_groups: int = 0
+    saved_groups: int = 0
 
     def validate(self) -> GeneratorConfig:
         """Raise WarehouseError (one line naming the argument) unless the configuration is usable."""
@@ -77,6 +93,21 @@ class GeneratorConfig:
             (self.ratings_per_user >= 1, f"--ratings-per-user must be at least 1 (got {self.ratings_per_user})"),
             (1 <= self.clusters <= 64, f"--clusters must be between 1 and 64 (got {self.clusters})"),
             (self.chunk_users >= 1, f"--chunk-users must be at least 1 (got {self.chunk_users})"),
+            (
+                self.demographic_cohorts == 0 or AGE_GROUPS < self.demographic_cohorts <= MAX_DEMOGRAPHIC_COHORTS,
+                f"--demographic-cohorts must be 0 or between {AGE_GROUPS + 1} and {MAX_DEMOGRAPHIC_COHORTS} "
+                f"({AGE_GROUPS} age bands, then regions; got {self.demographic_cohorts})",
+            ),
+            (
+                0 <= self.follow_groups <= (self.users - self.cohorts) // 4,
+                f"--follow-groups must be between 0 and a quarter of the users who own no cohort "
+                f"({(self.users - self.cohorts) // 4}; got {self.follow_groups})",
+            ),
+            (
+                0 <= self.saved_groups and (self.saved_groups == 0 or self.users >= 10),
+                f"--saved-groups must be 0 or more and needs at least 10 users (got {self.saved_groups} "
+                f"for {self.users} users)",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -98,9 +129,15 @@ class GeneratorConfig:
         return max(1, -(-self.chunk_users // BLOCK_USERS))
 
     def parameters(self) -> dict[str, Any]:
-        """The rows-defining parameters (chunk_users excluded: it never changes a row)."""
+        """The rows-defining parameters (chunk_users excluded: it never changes a row).
+
+        The scale cohort knobs appear only when set, so a run without them records what it always did.
+        """
         params = asdict(self)
         params.pop("chunk_users")
+        for knob in SCALE_COHORT_KNOBS:
+            if not params[knob]:
+                params.pop(knob)
         return params
 
     def rng(self, stream: int, index: int = 0) -> np.random.Generator:

@@ -85,6 +85,10 @@ class Generator:
         return social.build_community(self.config)
 
     @cached_property
+    def scale_groups(self) -> social.ScaleGroups:
+        return social.build_scale_groups(self.config, self.catalog, self.community)
+
+    @cached_property
     def owner_usernames(self) -> list[str]:
         traits = self.traits(0)
         return [str(name) for name in traits.username[: self.config.cohorts]]
@@ -145,15 +149,34 @@ class Generator:
                          f"{username} and the {len(self.community.follow_lists[k])} people they follow"))
         for slug, name, _ in SAVED_GROUPS:
             rows.append((f"saved:{slug}", name, "saved", "a saved group of friends"))
+        for cohort_id, kind in social.demographic_labels(self.config):
+            family, _, value = cohort_id.partition(":")
+            rows.append((cohort_id, f"{family.capitalize()}: {value}", kind,
+                         f"users whose profile gives {family} {value}"))
+        scale = self.scale_groups
+        for username, members in zip(scale.follow_usernames, scale.follow_members, strict=True):
+            rows.append((f"follows:{username}", f"{username} + following", "follow_graph",
+                         f"{username} and the {len(members) - 1} people they follow"))
+        for i, _ in enumerate(scale.saved_members):
+            rows.append((self.saved_group_id(i), f"Club {i + 1}", "saved", "a saved group of friends"))
         return pd.DataFrame(rows, columns=["cohort_id", "name", "kind", "description"])
 
+    @staticmethod
+    def saved_group_id(i: int) -> str:
+        return f"saved:club-{i + 1:04d}"
+
     def member_frames(self) -> Iterator[pd.DataFrame]:
-        """Everyone (streamed per chunk), then the follow-graph cohorts and the saved groups."""
+        """Everyone and the demographic-like groups (per chunk), then the follow-graph cohorts and saved groups."""
         for chunk in self.chunks():
             users = np.concatenate([social.block_users(self.config, b) for b in chunk])
             yield pd.DataFrame({"cohort_id": "everyone", "user_id": users})
+            if self.config.demographic_cohorts:
+                yield pd.concat([social.demographic_members(self.config, b) for b in chunk], ignore_index=True)
         groups = {self.follow_cohort_id(k): self.community.follow_cohort_members(k) for k in range(self.config.cohorts)}
         groups |= {f"saved:{slug}": members for slug, members in self.community.saved_members.items()}
+        scale = self.scale_groups
+        groups |= {f"follows:{u}": m for u, m in zip(scale.follow_usernames, scale.follow_members, strict=True)}
+        groups |= {self.saved_group_id(i): m for i, m in enumerate(scale.saved_members)}
         yield pd.concat([pd.DataFrame({"cohort_id": c, "user_id": m}) for c, m in groups.items()], ignore_index=True)
 
     def planted_frame(self) -> pd.DataFrame:

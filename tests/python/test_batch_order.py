@@ -16,9 +16,13 @@ from python_jobs import warehouse
 
 def seed_world(conn: psycopg.Connection) -> None:
     conn.execute("insert into raw.cohorts (cohort_id, name, kind) values ('everyone', 'Everyone', 'all')")
-    conn.execute("insert into raw.films (film_id, title, source) select f, 'Film ' || f, 'test' from generate_series(1, 3) f")
+    conn.execute(
+        "insert into raw.films (film_id, title, source) select f, 'Film ' || f, 'test' from generate_series(1, 3) f"
+    )
     conn.execute("insert into raw.users (user_id, source) select u, 'test' from generate_series(1, 4) u")
-    conn.execute("insert into raw.cohort_members (cohort_id, user_id) select 'everyone', u from generate_series(1, 4) u")
+    conn.execute(
+        "insert into raw.cohort_members (cohort_id, user_id) select 'everyone', u from generate_series(1, 4) u"
+    )
     conn.execute(
         "insert into raw.ratings (user_id, film_id, rating, rated_at, updated_at) "
         "values (1, 1, 4.0, now(), now()), (2, 1, 3.0, now(), now())"
@@ -49,7 +53,8 @@ def test_late_committing_batch_is_not_skipped(db):
         )
         with warehouse.connect(db) as early:  # a later batch id that commits first
             early.execute(
-                "insert into raw.ratings (user_id, film_id, rating, rated_at, updated_at) values (4, 3, 2.0, now(), now())"
+                "insert into raw.ratings (user_id, film_id, rating, rated_at, updated_at) "
+                "values (4, 3, 2.0, now(), now())"
             )
             early.commit()
             early_batch = early.execute("select max(batch_id) from raw.ratings").fetchone()[0]

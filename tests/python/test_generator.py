@@ -195,6 +195,45 @@ def test_follow_graph_is_heavy_tailed_and_cohorts_are_bounded(wconn):
         assert members[cohort_id] == followed + 1  # the owner and the people they follow
 
 
+SCALE_WORLD = replace(WORLD, demographic_cohorts=12, follow_groups=25, saved_groups=30)
+
+
+def test_scale_cohorts_have_realistic_sizes_and_change_no_other_row(world):
+    """Demographic-like groups of hundreds (thousands on a large site), follow-graph and saved groups of 5-500."""
+    with generated_database(SCALE_WORLD) as name, warehouse.connect(name) as conn:
+        kinds = dict(conn.execute("select kind, count(*) from raw.cohorts group by kind").fetchall())
+        assert kinds == {"all": 1, "follow_graph": WORLD.cohorts + 25, "saved": 3 + 30, "demographic": 7, "region": 5}
+        sizes = dict(conn.execute(
+            "select c.cohort_id, count(m.user_id) from raw.cohorts c left join raw.cohort_members m using (cohort_id) "
+            "group by c.cohort_id"
+        ).fetchall())
+        clubs = np.array([n for c, n in sizes.items() if c.startswith("saved:club-")])
+        assert len(clubs) == 30 and clubs.min() >= 5 and clubs.max() <= 500
+        assert clubs.max() > 8 * clubs.min() and (clubs < 50).sum() >= 8  # log-uniform: many small, a few large
+        # every added follow-graph cohort is its owner and exactly whom the owner follows in raw.follows
+        owners = conn.execute(
+            "select c.cohort_id, u.user_id, (select count(*) from raw.follows f where f.follower_id = u.user_id) "
+            "from raw.cohorts c join raw.users u on c.cohort_id = 'follows:' || u.username where u.user_id > %s",
+            (WORLD.cohorts,),
+        ).fetchall()
+        assert len(owners) == 25
+        for cohort_id, _, followed in owners:
+            assert sizes[cohort_id] == followed + 1 and 5 <= sizes[cohort_id] <= 500
+        age = np.array([n for c, n in sizes.items() if c.startswith("age:")])
+        region = [sizes[f"region:{r}"] for r in ("united states", "united kingdom", "brazil", "canada", "germany")]
+        assert abs(age.sum() / WORLD.users - 0.6) < 0.05 and abs(sum(region) / WORLD.users - 0.85) < 0.05
+        assert sizes["age:25-34"] > 4 * sizes["age:under 18"] and region[0] > 2 * region[-1]
+        assert min(region) >= 60 and age.min() >= 20  # x150 on a 162,000-user site: thousands each
+        twice = conn.execute(
+            "select count(*) from (select user_id, split_part(cohort_id, ':', 1) from raw.cohort_members "
+            "where cohort_id ~ '^(age|region):' group by 1, 2 having count(*) > 1) x"
+        ).fetchone()[0]
+        assert twice == 0  # one age band and one region at most per user
+        before, after = fingerprint(world), fingerprint(name)
+    same = set(FINGERPRINT_TABLES) - {"raw.cohorts", "raw.cohort_members"}
+    assert {t: before[t] for t in same} == {t: after[t] for t in same}
+
+
 # -- planted truth -------------------------------------------------------------------------------
 
 
@@ -343,6 +382,10 @@ def test_generator_refuses_a_warehouse_that_has_data(world):
         ({"seed": -1}, "--seed"),
         ({"ratings_per_user": 0}, "--ratings-per-user"),
         ({"cohorts": 5, "users": 3}, "--cohorts"),
+        ({"demographic_cohorts": 7}, "--demographic-cohorts"),
+        ({"demographic_cohorts": 48}, "--demographic-cohorts"),
+        ({"follow_groups": 24}, "--follow-groups"),
+        ({"saved_groups": 3, "users": 9, "cohorts": 1}, "--saved-groups"),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line(change, message):
