@@ -6,7 +6,11 @@
         (1 - p) * sum_{d=1..N} p^(d-1) * |A_d ∩ B_d| / d,   divided by (1 - p^N)
     so identical top-N lists score 1 and disjoint ones 0. A film in both lists at ranks ra, rb adds
     to every depth d >= max(ra, rb), so the sum is taken per shared film from a tail-weight table.
-    A table, rebuilt whole: it is small (cohort pairs x strategies x depths) and every row depends on
+    Which pairs: every pair while the warehouse has at most var('overlap_all_pairs_max_cohorts', 60)
+    cohorts; beyond that (a site with a cohort per club and per follow graph: 1,000 cohorts are 500,000
+    pairs) the pairs among cohorts of the kinds in var('overlap_pair_kinds') (everyone, demographics,
+    regions, taste clusters) and every cohort against the cohorts of kind 'all'.
+    A table, rebuilt whole: it is small (chosen pairs x strategies x depths) and every row depends on
     two whole top lists.
 -#}
 {{
@@ -20,8 +24,35 @@
 
 {%- set depths = var('overlap_depths', [50, 100, 250]) -%}
 {%- set persistence = var('rbo_persistence', 0.98) -%}
+{%- set pair_kinds = var('overlap_pair_kinds', ['all', 'demographic', 'region', 'taste_cluster']) -%}
 
 with
+
+cohorts as (
+    select * from {{ ref('stg_raw__cohorts') }}
+),
+
+cohort_count as (
+    select count(*) as n_cohorts from cohorts
+),
+
+chosen_pairs as (
+    select
+        a.cohort_id as cohort_a,
+        b.cohort_id as cohort_b
+    from cohorts as a
+    inner join cohorts as b
+        on a.cohort_id < b.cohort_id
+    cross join cohort_count
+    where
+        cohort_count.n_cohorts <= {{ var('overlap_all_pairs_max_cohorts', 60) }}
+        or a.cohort_kind = 'all'
+        or b.cohort_kind = 'all'
+        or (
+            a.cohort_kind in ({{ "'" ~ pair_kinds | join("', '") ~ "'" }})
+            and b.cohort_kind in ({{ "'" ~ pair_kinds | join("', '") ~ "'" }})
+        )
+),
 
 rankings as (
     select * from {{ ref('film_rankings') }}
@@ -63,9 +94,14 @@ pairs as (
         a.top_n,
         a.list_size as size_a,
         b.list_size as size_b
-    from list_sizes as a
+    from chosen_pairs
+    inner join list_sizes as a
+        on chosen_pairs.cohort_a = a.cohort_id
     inner join list_sizes as b
-        on a.strategy = b.strategy and a.top_n = b.top_n and a.cohort_id < b.cohort_id
+        on
+            chosen_pairs.cohort_b = b.cohort_id
+            and a.strategy = b.strategy
+            and a.top_n = b.top_n
 ),
 
 shared as (
@@ -76,9 +112,14 @@ shared as (
         depths.top_n,
         count(*) as shared_films,
         sum(tail_weights.tail_weight) as weighted_agreement
-    from rankings as a
+    from chosen_pairs
+    inner join rankings as a
+        on chosen_pairs.cohort_a = a.cohort_id
     inner join rankings as b
-        on a.strategy = b.strategy and a.film_id = b.film_id and a.cohort_id < b.cohort_id
+        on
+            chosen_pairs.cohort_b = b.cohort_id
+            and a.strategy = b.strategy
+            and a.film_id = b.film_id
     inner join depths
         on greatest(a.rank, b.rank) <= depths.top_n
     inner join tail_weights
