@@ -106,21 +106,31 @@ streaks as (
     having count(*) >= 2
 ),
 
-week_streaks as (
-    select distinct on (weekly.cohort_id, weekly.week_start)
-        weekly.cohort_id,
-        weekly.week_start,
+-- each streak on every week it overlaps (Mondays from its first day's week to its last day's): a streak
+-- day is a day of activity, so each of those weeks is in `weekly` for every cohort of its user
+streak_weeks as (
+    select
         streaks.user_id,
-        streaks.streak_days
-    from weekly
+        streaks.streak_days,
+        weeks.week_start::date as week_start
+    from streaks
+    cross join lateral generate_series(
+        date_trunc('week', streaks.streak_start::timestamp),
+        date_trunc('week', streaks.streak_end::timestamp),
+        interval '7 days'
+    ) as weeks (week_start)
+),
+
+week_streaks as (
+    select distinct on (members.cohort_id, streak_weeks.week_start)
+        members.cohort_id,
+        streak_weeks.week_start,
+        streak_weeks.user_id,
+        streak_weeks.streak_days
+    from streak_weeks
     inner join members
-        on weekly.cohort_id = members.cohort_id
-    inner join streaks
-        on
-            members.user_id = streaks.user_id
-            and streaks.streak_start < weekly.week_start + 7
-            and weekly.week_start <= streaks.streak_end
-    order by weekly.cohort_id asc, weekly.week_start asc, streaks.streak_days desc, streaks.user_id asc
+        on streak_weeks.user_id = members.user_id
+    order by members.cohort_id asc, streak_weeks.week_start asc, streak_weeks.streak_days desc, streak_weeks.user_id asc
 ),
 
 final as (
