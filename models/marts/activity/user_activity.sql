@@ -25,7 +25,10 @@
             "{{ incremental_window_open(this) }}",
             "{{ user_activity_delete_touched(this) }}",
         ],
-        post_hook=["{{ incremental_window_close(this) }}"],
+        post_hook=[
+            "{{ incremental_window_close(this) }}",
+            "{{ ensure_partial_index(this, 'user_activity_rated', 'user_id', include='film_id, rating', where=\"event_type = 'rated'\") }}",
+        ],
     )
 }}
 

@@ -1,0 +1,161 @@
+"""person_stats and person_collaborations against an independent computation in Python, on a generated site.
+
+The marts are built by dbt from cohort_film_stats' histograms; the expectation is computed here from raw
+rows (live ratings of current members, credits, names) with exact fractions, so a plan rewrite of either
+model that changes one digit, one best film or one pair fails. ranking_insights (ranks, percentile buckets)
+is an input of person_stats and is read, not re-derived: its own tests cover it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from conftest import make_database, run_dbt
+
+from python_jobs import warehouse
+from python_jobs.generator import Generator, GeneratorConfig
+from python_jobs.serve.follows import strategy_parameters
+
+# several engineers share one server: this names the throwaway database
+DB_PREFIX = os.environ.get("FILM_COHORTS_TEST_DB_PREFIX", "people_test")
+TOP_10PCT = {"top 1%", "top 5%", "top 10%"}
+
+
+def round4(value: Fraction | None) -> Decimal | None:
+    """PostgreSQL's round(x, 4) of a non-negative exact value (half away from zero)."""
+    if value is None:
+        return None
+    return Decimal(math.floor(value * 10_000 + Fraction(1, 2))).scaleb(-4)
+
+
+@pytest.fixture(scope="module")
+def site(server):
+    name = make_database(DB_PREFIX)
+    try:
+        plan = Generator(GeneratorConfig(users=500, films=300, seed=23, batches=2))
+        with warehouse.connect(name) as conn:
+            plan.write_all(conn)
+        run_dbt(name, "seed")
+        run_dbt(name, "run", "--select", "+person_collaborations")
+        yield name
+    finally:
+        warehouse.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def expected(site):
+    """(person_stats rows, person_collaborations rows) computed from raw rows, keyed by each mart's grain."""
+    with warehouse.connect(site) as conn:
+        members = conn.execute(
+            "select m.cohort_id, m.user_id from raw.cohort_members m join raw.cohorts c using (cohort_id) "
+            "where not m.deleted"
+        ).fetchall()
+        ratings = conn.execute("select user_id, film_id, rating from raw.ratings where not deleted").fetchall()
+        credits = conn.execute("select film_id, person_id, role from raw.film_people").fetchall()
+        names = dict(conn.execute("select person_id, coalesce(name, person_id) from raw.people").fetchall())
+        insights = {
+            (c, f): (rank, bucket)
+            for c, f, rank, bucket in conn.execute(
+                "select cohort_id, film_id, strategy_rank, percentile_bucket from marts.ranking_insights"
+            )
+        }
+    vote_floor = Fraction(strategy_parameters().vote_floor)
+
+    by_user = defaultdict(list)
+    for user_id, film_id, rating in ratings:
+        by_user[user_id].append((film_id, rating))
+    films = defaultdict(lambda: [0, 0, Fraction(0)])  # (cohort, film) -> watchers, ratings, rating sum
+    for cohort_id, user_id in members:
+        for film_id, rating in by_user[user_id]:
+            row = films[cohort_id, film_id]
+            row[0] += 1
+            if rating is not None:
+                row[1] += 1
+                row[2] += Fraction(rating)
+    cohort_totals = defaultdict(lambda: [0, Fraction(0)])
+    for (cohort_id, _), (_, n, total) in films.items():
+        cohort_totals[cohort_id][0] += n
+        cohort_totals[cohort_id][1] += total
+    cohort_mean = {c: (s / n if n else None) for c, (n, s) in cohort_totals.items()}
+    credited = defaultdict(list)
+    for film_id, person_id, role in credits:
+        credited[film_id].append((person_id, role))
+
+    people = defaultdict(lambda: {"films": [], "watchers": 0, "n": 0, "sum": Fraction(0)})
+    for (cohort_id, film_id), (watchers, n, total) in films.items():
+        for person_id, role in credited[film_id]:
+            p = people[cohort_id, person_id, role]
+            p["films"].append(film_id)
+            p["watchers"] += watchers
+            p["n"] += n
+            p["sum"] += total
+    person_rows = {}
+    for (cohort_id, person_id, role), p in people.items():
+        c = cohort_mean[cohort_id]
+        weighted = None if c is None else (p["sum"] + vote_floor * c) / (p["n"] + vote_floor)
+        ranks = [(insights.get((cohort_id, f), (None, None)), f) for f in p["films"]]
+        best = min(ranks, key=lambda r: (r[0][0] is None, r[0][0] or 0, r[1]))[1]
+        person_rows[cohort_id, person_id, role] = (
+            names.get(person_id),
+            len(p["films"]),
+            p["watchers"],
+            p["n"],
+            round4(p["sum"] / p["n"]) if p["n"] else None,
+            round4(weighted),
+            sum(1 for (_, bucket), _ in ranks if bucket in TOP_10PCT),
+            best,
+        )
+
+    pairs = defaultdict(lambda: [0, 0, Fraction(0)])  # (cohort, director, actor) -> films, ratings, sum
+    for (cohort_id, film_id), (_, n, total) in films.items():
+        if n == 0:
+            continue
+        directors = {p for p, role in credited[film_id] if role == "director"}
+        actors = {p for p, role in credited[film_id] if role == "actor"}
+        for d in directors:
+            for a in actors - {d}:
+                row = pairs[cohort_id, d, a]
+                row[0] += 1
+                row[1] += n
+                row[2] += total
+    pair_rows = {
+        (c, d, a): (
+            names.get(d),
+            names.get(a),
+            k,
+            n,
+            round4(total / n),
+            person_rows[c, d, "director"][4],
+            person_rows[c, a, "actor"][4],
+        )
+        for (c, d, a), (k, n, total) in pairs.items()
+        if k >= 2
+    }
+    return person_rows, pair_rows
+
+
+def test_person_stats_equals_an_independent_computation(site, expected):
+    with warehouse.connect(site) as conn:
+        rows = conn.execute(
+            "select cohort_id, person_id, person_role, person_name, films_count, watchers, ratings_count, "
+            "avg_rating, weighted_score, films_in_top_10pct, best_film_id from marts.person_stats"
+        ).fetchall()
+    actual = {r[:3]: r[3:] for r in rows}
+    assert len(actual) == len(rows) > 1000
+    assert actual == expected[0]
+
+
+def test_person_collaborations_equals_an_independent_computation(site, expected):
+    with warehouse.connect(site) as conn:
+        rows = conn.execute(
+            "select cohort_id, director_id, actor_id, director_name, actor_name, films_together, ratings_count, "
+            "avg_rating, director_avg_rating, actor_avg_rating from marts.person_collaborations"
+        ).fetchall()
+    actual = {r[:3]: r[3:] for r in rows}
+    assert len(actual) == len(rows) > 20
+    assert actual == expected[1]
