@@ -28,16 +28,5 @@
 
 {#- The changed films as a literal list of ids for `film_id in (...)` (see rankings_touched_cohorts). -#}
 {% macro rankings_changed_films(relation) %}
-    {%- if not execute -%}
-        {{ return('null') }}
-    {%- endif -%}
-    {%- set ids = run_query(rankings_changed_films_sql(relation)).columns[0].values() | reject('none') | list -%}
-    {%- if ids | length == 0 -%}
-        {{ return('null') }}
-    {%- endif -%}
-    {%- set literals = [] -%}
-    {%- for id in ids | sort -%}
-        {%- do literals.append(id | int | string) -%}
-    {%- endfor -%}
-    {{ return(literals | join(', ')) }}
+    {{ return(query_as_literal_list(rankings_changed_films_sql(relation), quote=false)) }}
 {% endmacro %}

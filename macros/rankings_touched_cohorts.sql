@@ -18,18 +18,7 @@
 
 {#- The touched cohorts as a list of quoted literals for `cohort_id in (...)`, read when the model is
     compiled: a plain list lets PostgreSQL push the filter into int_film_rankings_scored's window functions
-    (a semi-join would score every cohort first). `null` when nothing is touched. -#}
+    (a semi-join would score every cohort first). -#}
 {% macro rankings_touched_cohorts(relation) %}
-    {%- if not execute -%}
-        {{ return('null') }}
-    {%- endif -%}
-    {%- set ids = run_query(rankings_touched_cohorts_sql(relation)).columns[0].values() | reject('none') | list -%}
-    {%- if ids | length == 0 -%}
-        {{ return('null') }}
-    {%- endif -%}
-    {%- set quoted = [] -%}
-    {%- for id in ids | sort -%}
-        {%- do quoted.append("'" ~ (id | replace("'", "''")) ~ "'") -%}
-    {%- endfor -%}
-    {{ return(quoted | join(', ')) }}
+    {{ return(query_as_literal_list(rankings_touched_cohorts_sql(relation), quote=true)) }}
 {% endmacro %}

@@ -35,6 +35,15 @@
 
 with
 
+-- the state as of the window's hi: what a full build aggregates, and where a left extreme is recomputed
+ratings_at_hi as (
+    {{ ratings_as_of(window.hi) }}
+),
+
+members_at_hi as (
+    {{ members_as_of(window.hi) }}
+),
+
 {% if is_incremental() and window.lo > 0 %}
 
     -- the signed change of every cohort's ratings in the window
@@ -109,14 +118,6 @@ with
         where extremes_left and ratings_count > 0
     ),
 
-    ratings_at_hi as (
-        {{ ratings_as_of(window.hi) }}
-    ),
-
-    members_at_hi as (
-        {{ members_as_of(window.hi) }}
-    ),
-
     recomputed_extremes as (
         select
             members.cohort_id,
@@ -154,14 +155,6 @@ with
     ),
 
 {% else %}
-
-    ratings_at_hi as (
-        {{ ratings_as_of(window.hi) }}
-    ),
-
-    members_at_hi as (
-        {{ members_as_of(window.hi) }}
-    ),
 
     cohort_ratings as (
         select
