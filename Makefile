@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DB ?= film_cohorts_test
 JOBS := $(BIN)/python -m python_jobs
 
-.PHONY: install demo demo-synthetic test lint dbt-test pytest bench bench-scale env stop clean
+.PHONY: install demo demo-synthetic test lint dbt-test pytest bench bench-scale api bench-api env stop clean
 
 install: $(STAMP)
 
@@ -53,6 +53,12 @@ bench-scale: SIZE ?= full
 bench-scale: KEEP ?= 1
 bench-scale: install  ## ML-25M-size generate + builds into bench/report.md (SIZE=tiny|small|medium|full, KEEP=0 drops the db)
 	@$(BIN)/python bench/bench_scale.py --size $(SIZE) --keep $(KEEP)
+
+api: install  ## the HTTP API on 127.0.0.1:8000 (OpenAPI at /openapi.json, docs at /docs); DB=name picks the database
+	@$(BIN)/python -m python_jobs.api $(if $(DB),--db $(DB))
+
+bench-api: install  ## API latency on loopback: p50/p95/p99 and requests/s per endpoint (DB=film_cohorts)
+	@$(BIN)/python bench/bench_api.py --db $(or $(DB),film_cohorts)
 
 env: install  ## print the libpq variables for psql, dbt, BI tools: eval "$$(make -s env)"
 	@$(JOBS) env
