@@ -4,9 +4,11 @@
 the recbole 1.2.1 wheel, which is downloaded with `pip download --no-deps`, never installed).
 MovieLens data may not be redistributed: it is read at run time and never committed.
 
-Ratings are parsed in chunks of lines (vectorised with pandas), COPYed into a stage table, checked
-set-based in SQL (unknown user or film, the same key twice), and merged into raw. Anything that
-fails lands in ops.quarantine with its reason and raw line.
+Ratings are parsed a block of lines at a time (plain lines straight from the file's bytes with numpy,
+the rest line by line with pandas), streamed by one COPY into a stage table, checked set-based in SQL
+(unknown user or film, the same key twice), and merged into raw (a first load into an empty
+raw.ratings builds its indexes after the insert: common.bulk_insert). Anything that fails lands in
+ops.quarantine with its reason and raw line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import itertools
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -259,11 +262,40 @@ def split_fields(chunk: pd.DataFrame, sep: str, n: int) -> tuple[pd.DataFrame, p
 def parse_ratings_chunk(chunk: pd.DataFrame, sep: str, half_stars: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate (user, film, rating, timestamp) lines; returns (good rows, rejects with reasons)."""
     good, bad = split_fields(chunk, sep, 4)
-    rejects = [bad]
+    if not len(good):
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in STAGE_COLUMNS}), bad
     user = pd.to_numeric(good["f0"], errors="coerce")
     film = pd.to_numeric(good["f1"], errors="coerce")
     rating = pd.to_numeric(good["f2"], errors="coerce")
     ts = pd.to_numeric(good["f3"], errors="coerce")
+    keep, rejects = _check_ratings(good["line_no"], good["raw_line"], user, film, rating, ts, half_stars)
+    out = pd.DataFrame(
+        {
+            "user_id": user[keep].astype("int64"),
+            "film_id": film[keep].astype("int64"),
+            "rating": rating[keep],
+            "ts": ts[keep].astype("int64"),
+            "line_no": good.loc[keep, "line_no"],
+            "raw_line": good.loc[keep, "raw_line"],
+        }
+    )
+    return out, pd.concat([bad, *rejects], ignore_index=True)
+
+
+def _check_ratings(
+    line_no: pd.Series,
+    raw_line: pd.Series | Callable[[np.ndarray], list[str]],
+    user: pd.Series,
+    film: pd.Series,
+    rating: pd.Series,
+    ts: pd.Series,
+    half_stars: bool,
+) -> tuple[pd.Series, list[pd.DataFrame]]:
+    """The value checks every rating line passes, in order (a line is rejected for the first it fails).
+
+    Returns the mask of rows that pass and the rejects (line_no, raw_line, reason); raw_line is a Series
+    or a function giving the raw lines of rejected positions (the vectorised parser keeps bytes only).
+    """
     checks = [
         (user.isna() | (user % 1 != 0) | (user <= 0), "user id is not a positive integer"),
         (film.isna() | (film % 1 != 0) | (film <= 0), "film id is not a positive integer"),
@@ -276,24 +308,154 @@ def parse_ratings_chunk(chunk: pd.DataFrame, sep: str, half_stars: bool) -> tupl
         ),
         (ts.isna() | (ts < MIN_TS) | (ts > MAX_TS), "timestamp is not a unix time between 1990 and 2100"),
     ]
-    failed = pd.Series(False, index=good.index)
+    failed = pd.Series(False, index=user.index)
+    rejects = []
     for mask, reason in checks:
         mask = mask & ~failed
         if mask.any():
-            rejects.append(good.loc[mask, ["line_no", "raw_line"]].assign(reason=reason))
+            where = mask.to_numpy()
+            lines = raw_line[mask] if isinstance(raw_line, pd.Series) else raw_line(np.flatnonzero(where))
+            rejects.append(pd.DataFrame({"line_no": line_no[mask], "raw_line": lines, "reason": reason}))
         failed |= mask
-    keep = ~failed
-    out = pd.DataFrame(
-        {
-            "user_id": user[keep].astype("int64"),
-            "film_id": film[keep].astype("int64"),
+    return ~failed, rejects
+
+
+# The vectorised path. A ratings file is millions of lines of digits, so the common line is parsed
+# straight from the file's bytes with numpy: a "plain" line holds only digits, '.' and the separator,
+# in exactly four non-empty fields (ids and timestamp digits only, at most 15 digits; the rating at
+# most 7 characters with at most one inner '.'). Every other line (blank, garbage, a sign, an
+# exponent, spaces, the wrong number of fields) goes through parse_ratings_chunk above, so each line
+# gets the verdict and reason it always got; both paths share _check_ratings.
+
+LINE_WINDOW = 64 << 20
+REJECTS_PER_PAUSE = 200_000  # quarantine rows held before the stage's COPY pauses to write them
+STAGE_COLUMNS = ["user_id", "film_id", "rating", "ts", "line_no", "raw_line"]
+PLAIN_WIDTH = 64  # bytes: the longest plain line (15 + 15 + 7 + 15 digits and separators) fits
+_PLAIN_BYTES = np.zeros(256, dtype=bool)
+_PLAIN_BYTES[[*range(48, 58), ord("."), ord("\n")]] = True
+
+
+@dataclass
+class Lines:
+    """A block of a file's lines: the file's bytes and where each line starts and ends (its newline excluded)."""
+
+    buf: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    line_no: np.ndarray
+
+    def text(self, positions: np.ndarray) -> list[str]:
+        """The lines at these positions of the block, decoded as the loader reads ratings (latin-1)."""
+        data = self.buf
+        bounds = zip(self.starts[positions].tolist(), self.ends[positions].tolist(), strict=True)
+        return [data[s:e].tobytes().decode("latin-1") for s, e in bounds]
+
+
+def line_blocks(data: bytes, skip_header: bool, block_lines: int = CHUNK_LINES) -> Iterator[Lines]:
+    """A file's lines, block_lines at a time, split where Python's universal newlines split ('\\n', '\\r\\n', '\\r')."""
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    pos, line, size = 0, 1, len(buf)
+    window = LINE_WINDOW
+    while pos < size:
+        newlines = np.flatnonzero(buf[pos : pos + window] == 10)[:block_lines] + pos
+        at_end = pos + window >= size
+        if len(newlines) == 0 and not at_end:
+            window *= 2  # a line longer than the window
+            continue
+        ends = newlines
+        if at_end and len(newlines) < block_lines and (newlines[-1] + 1 if len(newlines) else pos) < size:
+            ends = np.append(newlines, size)  # the last line has no newline
+        starts = np.concatenate([[pos], ends[:-1] + 1])
+        numbers = np.arange(line, line + len(ends), dtype=np.int64)
+        pos, line = int(ends[-1]) + 1, line + len(ends)
+        if skip_header and numbers[0] == 1:
+            starts, ends, numbers = starts[1:], ends[1:], numbers[1:]
+        if len(starts):
+            yield Lines(buf, starts, ends, numbers)
+
+
+def _digits_value(lines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The decimal number spelled by bytes [start, end) of each row of a line matrix ('.' is passed over)."""
+    flat = lines.ravel()
+    base = np.arange(len(lines), dtype=np.int64) * lines.shape[1]
+    value = np.zeros(len(lines), dtype=np.int64)
+    for j in range(int((ends - starts).max()) if len(lines) else 0):
+        pos = starts + j
+        ch = flat[base + np.minimum(pos, lines.shape[1] - 1)].astype(np.int64)
+        value = np.where((pos < ends) & (ch != 46), value * 10 + ch - 48, value)
+    return value
+
+
+def parse_ratings_lines(
+    lines: Lines, sep: str, half_stars: bool
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame, int]:
+    """Parse a block of rating lines: (plain good rows as stage columns, other good rows, rejects, lines read).
+
+    The stage columns hold raw_line as a NUL-padded byte matrix, ready for warehouse.copy_columns.
+    """
+    length = lines.ends - lines.starts
+    plain = (length > 0) & (length <= PLAIN_WIDTH) & (len(set(sep)) == 1)
+    cols: dict[str, np.ndarray] = {}
+    rejects_plain: list[pd.DataFrame] = []
+    if plain.any():
+        # each candidate line as a row of bytes as wide as the longest (one gather from a sliding window),
+        # NUL after its end
+        lo, hi = int(lines.starts[0]), int(lines.ends[-1])
+        cand = np.flatnonzero(plain)
+        cols_w = int(length[cand].max())
+        padded = np.concatenate([lines.buf[lo:hi], np.zeros(cols_w, np.uint8)])
+        mat = np.lib.stride_tricks.sliding_window_view(padded, cols_w)[lines.starts[cand] - lo]
+        within = np.arange(cols_w) < length[cand, None]
+        allowed = _PLAIN_BYTES.copy()
+        allowed[ord(sep[0])] = True
+        width = len(sep)
+        ok = (allowed[mat] | ~within).all(axis=1)
+        mat *= within
+        ok &= np.count_nonzero(mat == ord(sep[0]), axis=1) == 3 * width
+        cand, mat = cand[ok], mat[ok]
+        at = np.nonzero(mat == ord(sep[0]))[1].reshape(len(cand), 3 * width)
+        fstart = np.concatenate([np.zeros((len(cand), 1), np.int64), at + 1], axis=1)
+        fend = np.concatenate([at, length[cand, None]], axis=1)
+        good = np.ones(len(cand), dtype=bool)
+        for k in range(3 * width + 1):
+            if k % width:  # the empty fields between a multi-character separator's characters
+                good &= fstart[:, k] == fend[:, k]
+        starts_f, ends_f = fstart[:, ::width], fend[:, ::width]  # user, film, rating, timestamp
+        flen = ends_f - starts_f
+        good &= (flen > 0).all(axis=1) & (flen[:, [0, 1, 3]] <= 15).all(axis=1) & (flen[:, 2] <= 7)
+        is_dot = mat == ord(".")
+        dot_at, n_dots = is_dot.argmax(axis=1), np.count_nonzero(is_dot, axis=1)
+        rs, re_ = starts_f[:, 2], ends_f[:, 2]
+        good &= (n_dots == 0) | ((n_dots == 1) & (dot_at > rs) & (dot_at < re_ - 1))
+        plain[:] = False
+        cand, mat, starts_f, ends_f, dot_at, n_dots = (a[good] for a in (cand, mat, starts_f, ends_f, dot_at, n_dots))
+        plain[cand] = True
+        user, film, rating_digits, ts = (_digits_value(mat, starts_f[:, f], ends_f[:, f]) for f in range(4))
+        rating = rating_digits / 10.0 ** np.where(n_dots > 0, ends_f[:, 2] - 1 - dot_at, 0)
+        index = pd.RangeIndex(len(cand))
+        keep, rejects_plain = _check_ratings(
+            pd.Series(lines.line_no[cand], index=index),
+            lambda failed: lines.text(cand[failed]),
+            *(pd.Series(v, index=index) for v in (user, film, rating, ts)),
+            half_stars,
+        )
+        keep = keep.to_numpy()
+        cols = {
+            "user_id": user[keep],
+            "film_id": film[keep],
             "rating": rating[keep],
-            "ts": ts[keep].astype("int64"),
-            "line_no": good.loc[keep, "line_no"],
-            "raw_line": good.loc[keep, "raw_line"],
+            "ts": ts[keep],
+            "line_no": lines.line_no[cand[keep]],
+            "raw_line": mat[keep][:, : int(length[cand[keep]].max()) if keep.any() else 1],
         }
-    )
-    return out, pd.concat(rejects, ignore_index=True)
+    other = np.flatnonzero(~plain)
+    chunk = pd.DataFrame({"line_no": lines.line_no[other], "raw_line": pd.Series(lines.text(other), dtype=object)})
+    chunk = chunk[chunk["raw_line"].str.strip() != ""]
+    slow_good, slow_rejects = parse_ratings_chunk(chunk, sep, half_stars)
+    rejects = pd.concat([slow_rejects, *rejects_plain], ignore_index=True).sort_values("line_no", kind="stable")
+    return cols, slow_good, rejects.reset_index(drop=True), int(plain.sum()) + len(chunk)
 
 
 TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
@@ -647,6 +809,10 @@ def load_people(conn: psycopg.Connection, src: Source, source_name: str) -> None
 
 
 def load_ratings(conn: psycopg.Connection, src: Source, source_name: str, has_users: bool) -> None:
+    """Ratings: parsed a block of lines at a time, COPYed to a stage, checked set-based, merged into raw.ratings.
+
+    Logs each phase's seconds ("ratings: parsed and staged in 3.1 s", checked, merged).
+    """
     name, sep, header, half = {
         "ml-100k": ("u.data", "\t", False, False),
         "ml-1m": ("ratings.dat", "::", False, False),
@@ -658,37 +824,60 @@ def load_ratings(conn: psycopg.Connection, src: Source, source_name: str, has_us
     with common.load_batch(conn, source=source_name, entity="ratings", file=src.describe(name), sha256=sha) as batch:
         if batch is None:
             return
+        clock = _PhaseClock("ratings")
         stage = common.create_stage(
             conn,
             "_stage_ratings",
             [("user_id", "bigint"), ("film_id", "bigint"), ("rating", "numeric(2,1)"), ("ts", "bigint")],
         )
-        for chunk in iter_line_chunks(data, "latin-1", skip_header=header):
-            good, rejects = parse_ratings_chunk(chunk, sep, half)
-            batch.rows_read += len(chunk)
-            batch.reject(rejects)
-            warehouse.copy_frame(conn, stage, good)
-            log(f"ratings: {batch.rows_read:,} lines read from {name}")
+        order = _KeyOrder()
+        blocks = line_blocks(data, skip_header=header)
+        more = True
+        while more:  # one COPY into the stage, paused only to write a large pile of rejects
+            rejects: list[pd.DataFrame] = []
+            with warehouse.copy_stream(conn, stage, STAGE_COLUMNS) as write:
+                more = False
+                for lines in blocks:
+                    plain, other, bad, read = parse_ratings_lines(lines, sep, half)
+                    batch.rows_read += read
+                    rejects.append(bad)
+                    if plain:
+                        write(plain)
+                        order.add(plain["user_id"], plain["film_id"])
+                    if len(other):
+                        write(other)
+                        order.add(other["user_id"].to_numpy(), other["film_id"].to_numpy(), in_order=False)
+                    log(f"ratings: {batch.rows_read:,} lines read from {name}")
+                    if sum(len(r) for r in rejects) >= REJECTS_PER_PAUSE:
+                        more = True
+                        break
+            batch.reject(pd.concat(rejects, ignore_index=True))
+        clock.lap("parsed and staged")
         conn.execute(sql.SQL("analyze {}").format(sql.Identifier(stage)))
-        common.reject_duplicate_keys(batch, stage, ["user_id", "film_id"])
+        if not order.increasing:  # keys that strictly increase line by line cannot repeat
+            common.reject_duplicate_keys(batch, stage, ["user_id", "film_id"])
         common.reject_unknown(batch, stage, "film_id", "raw.films", "film_id", "film")
         if has_users:
             common.reject_unknown(batch, stage, "user_id", "raw.users", "user_id", "user")
         else:
             conn.execute(
+                "create temporary table _stage_raters on commit drop as select distinct user_id from _stage_ratings"
+            )
+            conn.execute(
                 "insert into raw.users (user_id, username, source, batch_id) "
-                "select distinct user_id, 'ml' || user_id, %s, %s from _stage_ratings on conflict do nothing",
+                "select user_id, 'ml' || user_id, %s, %s from _stage_raters on conflict do nothing",
                 (source_name, batch.batch_id),
             )
             _ensure_everyone(conn, batch)
         n_good = conn.execute("select count(*) from _stage_ratings").fetchone()[0]
         common.require_rows(n_good, src.describe(name))
+        clock.lap("checked")
         conn.execute(
-            "create temporary table _stage_ratings_typed on commit drop as "
+            "create temporary view _stage_ratings_typed as "
             "select user_id, film_id, rating, null::boolean as liked, null::boolean as favorite, "
             "to_timestamp(ts) as rated_at, to_timestamp(ts) as updated_at, false as deleted, line_no, raw_line "
             "from _stage_ratings"
-        )
+        )  # a view: the merge reads the stage once; it drops with the stage at commit
         n = common.upsert_from_stage(
             batch,
             "_stage_ratings_typed",
@@ -696,12 +885,47 @@ def load_ratings(conn: psycopg.Connection, src: Source, source_name: str, has_us
             ["user_id", "film_id"],
             ["rating", "liked", "favorite", "rated_at", "updated_at", "deleted"],
             only_newer="updated_at",
+            staged_rows=n_good,
         )
+        clock.lap("merged")
         log(f"ratings: {n:,} new or changed of {n_good:,} valid, {batch.rows_rejected:,} quarantined")
 
 
+class _KeyOrder:
+    """Whether (user_id, film_id) keys strictly increase across the blocks given (GroupLens files are sorted)."""
+
+    def __init__(self) -> None:
+        self.increasing = True
+        self.last: tuple[int, int] | None = None
+
+    def add(self, user: np.ndarray, film: np.ndarray, in_order: bool = True) -> None:
+        if not len(user) or not self.increasing:
+            return
+        if not in_order:
+            self.increasing = False
+            return
+        if self.last is not None:
+            user, film = np.concatenate([[self.last[0]], user]), np.concatenate([[self.last[1]], film])
+        du, df = np.diff(user), np.diff(film)
+        self.increasing = bool(np.all((du > 0) | ((du == 0) & (df > 0))))
+        self.last = (int(user[-1]), int(film[-1]))
+
+
+class _PhaseClock:
+    """Logs the seconds of each phase of a load: 'ratings: merged in 12.3 s'."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.started = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        log(f"{self.what}: {phase} in {now - self.started:.2f} s")
+        self.started = now
+
+
 def _ensure_everyone(conn: psycopg.Connection, batch: common.Batch) -> None:
-    """Layouts without demographics get one cohort: everyone who rated."""
+    """Layouts without demographics get one cohort: everyone who rated (_stage_raters)."""
     conn.execute(
         "insert into raw.cohorts (cohort_id, name, kind, batch_id) values ('everyone', 'Everyone', 'all', %s) "
         "on conflict do nothing",
@@ -709,7 +933,7 @@ def _ensure_everyone(conn: psycopg.Connection, batch: common.Batch) -> None:
     )
     conn.execute(
         "insert into raw.cohort_members (cohort_id, user_id, batch_id) "
-        "select distinct 'everyone', user_id, %s from _stage_ratings on conflict do nothing",
+        "select 'everyone', user_id, %s from _stage_raters on conflict do nothing",
         (batch.batch_id,),
     )
 
@@ -721,7 +945,7 @@ def load_tags(conn: psycopg.Connection, src: Source, source_name: str) -> None:
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     frame.columns = ["user_id", "film_id", "tag", "ts"]
     frame["line_no"] = np.arange(2, len(frame) + 2)
-    frame["raw_line"] = frame[["user_id", "film_id", "tag", "ts"]].agg(",".join, axis=1)
+    frame["raw_line"] = frame["user_id"] + "," + frame["film_id"] + "," + frame["tag"] + "," + frame["ts"]
     with common.load_batch(
         conn, source=source_name, entity="tags", file=src.describe("tags.csv"), sha256=common.file_sha256(None, data)
     ) as batch:

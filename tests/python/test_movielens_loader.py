@@ -7,10 +7,13 @@ import io
 import zipfile
 from pathlib import Path
 
+import pandas as pd
+import psycopg
 import pytest
+from psycopg import sql
 
 from python_jobs import warehouse
-from python_jobs.loaders import movielens
+from python_jobs.loaders import common, movielens
 from python_jobs.warehouse import WarehouseError
 
 ITEMS = "\n".join(
@@ -151,3 +154,97 @@ def test_reads_a_zip_and_the_ml1m_and_ml25m_layouts(conn, tmp_path):
             assert "half stars" in c25.execute("select reason from ops.quarantine").fetchone()[0]
     finally:
         warehouse.drop_database(other)
+
+
+RATINGS_SCHEMA = (
+    "select indexname, indexdef from pg_indexes where schemaname = 'raw' and tablename = 'ratings' "
+    "union all select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = 'raw.ratings'::regclass "
+    "order by 1"
+)
+
+
+def test_a_first_bulk_load_quarantines_the_same_rows_and_keeps_the_indexes(conn, tmp_path, monkeypatch):
+    schema = conn.execute(RATINGS_SCHEMA).fetchall()
+    monkeypatch.setattr(common, "BULK_ROWS", 1)  # every load into an empty table takes the bulk path
+    lines = GOOD + [line for line, _ in BAD]
+    folder = write_ml100k(tmp_path / "ml-100k", lines)
+    movielens.load_movielens(conn, folder)
+
+    expected = sorted((len(GOOD) + i + 1, line, reason) for i, (line, reason) in enumerate(BAD))
+    assert quarantine(conn, "ratings") == expected
+    loaded = conn.execute("select user_id, film_id, rating::float from raw.ratings order by 1, 2").fetchall()
+    assert loaded == [(1, 1, 5.0), (1, 2, 3.0), (2, 1, 4.0), (3, 3, 2.0)]
+    assert conn.execute(RATINGS_SCHEMA).fetchall() == schema
+    before = conn.execute("select count(*), sum(batch_id) from raw.ratings").fetchone()
+    movielens.load_movielens(conn, write_ml100k(tmp_path / "again", [*GOOD, "9\t9\t9\t9"]))  # not empty now
+    assert conn.execute("select count(*), sum(batch_id) from raw.ratings").fetchone() == before
+
+
+def test_a_bulk_insert_with_a_repeated_key_fails_and_leaves_the_table_as_it_was(conn):
+    schema = conn.execute(RATINGS_SCHEMA).fetchall()
+    conn.execute("create temporary table _twice (user_id bigint, film_id bigint)")
+    conn.execute("insert into _twice values (1, 1), (1, 1)")
+    insert = sql.SQL(
+        "insert into raw.ratings (user_id, film_id, updated_at, batch_id) select user_id, film_id, now(), 1 from _twice"
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        with conn.transaction():
+            common.bulk_insert(conn, "raw.ratings", insert, ())
+    assert conn.execute(RATINGS_SCHEMA).fetchall() == schema
+    assert conn.execute("select count(*) from raw.ratings").fetchone()[0] == 0
+
+
+def test_text_that_looks_like_null_or_holds_escapes_round_trips(conn):
+    values = ["\\N", "a\tb", "line\nbreak", "cr\rlf", "back\\slash", "", "ünï 日本 🎬", None]
+    conn.execute("create temporary table _texts (k int, v text, n double precision, b boolean)")
+    frame = pd.DataFrame(
+        {
+            "k": range(len(values)),
+            "v": values,
+            "n": [0.1, -0.0, 1e-05, 1e16, float("nan"), float("inf"), 123456.789, 2.5],
+            "b": pd.array([True, False, None, True, False, None, True, False], dtype="boolean"),
+        }
+    )
+    warehouse.copy_frame(conn, "_texts", frame)
+    got = conn.execute("select v, n, b from _texts order by k").fetchall()
+    assert [g[0] for g in got] == values
+    assert [g[1] for g in got][:4] == [0.1, -0.0, 1e-05, 1e16] and got[4][1] is None and got[5][1] == float("inf")
+    assert [g[2] for g in got] == [True, False, None, True, False, None, True, False]
+
+
+# ratings lines the vectorised parser takes and lines it must leave to the line-by-line one
+TRICKY = [
+    *(
+        "1|1|5|881250949 007|2|4.0|881250949 0|1|5|881250949 1|0|5|881250949 1|1|4.5|881250949 1|1|.5|881250949 "
+        "1|1|5.|881250949 1|1|5.00|881250949 1|1|1e0|881250949 +1|1|5|881250949 _1|1|5|881250949 1|1|5|631151999 "
+        "1|1|5|4102444801 1|1|5|1e9 1|1|4.2500001|881250949 1|1|5|881250949| 1|1|5 1||5|881250949 1|1|five|881250949 "
+        "1.5|1|5|881250949 123456789012345|1|5|881250949 1234567890123456|1|5|881250949 1|1|5|881250949_ 1|1|5|8812509é"
+    ).split(" "),
+    "",
+    "   ",
+]
+
+
+@pytest.mark.parametrize(("sep", "half"), [("\t", False), (",", True), ("::", False)])
+def test_the_vectorised_parser_gives_every_line_the_verdict_of_the_line_by_line_one(sep, half):
+    lines = [line.replace("|", sep).replace("_", " ") for line in TRICKY] * 3
+    data = "\r\n".join(lines).encode("latin-1")
+    chunk = pd.DataFrame({"line_no": range(1, len(lines) + 1), "raw_line": lines})
+    chunk = chunk[chunk["raw_line"].str.strip() != ""]
+    want_good, want_bad = movielens.parse_ratings_chunk(chunk, sep, half)
+    got_good, got_bad, read = [], [], 0
+    for block in movielens.line_blocks(data, skip_header=False, block_lines=7):
+        plain, other, bad, n = movielens.parse_ratings_lines(block, sep, half)
+        read += n
+        got_bad += list(bad.itertuples(index=False, name=None))
+        got_good += list(other[["line_no", "user_id", "film_id", "rating", "ts"]].itertuples(index=False, name=None))
+        if plain:
+            got_good += list(
+                zip(*(plain[c].tolist() for c in ("line_no", "user_id", "film_id", "rating", "ts")), strict=True)
+            )
+    assert read == len(chunk)
+    assert sorted(got_good) == sorted(
+        want_good[["line_no", "user_id", "film_id", "rating", "ts"]].itertuples(index=False, name=None)
+    )
+    assert sorted(got_bad) == sorted(want_bad[["line_no", "raw_line", "reason"]].itertuples(index=False, name=None))
+    assert len(got_good) > 0 and len(got_bad) > 0
