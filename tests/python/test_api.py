@@ -96,6 +96,8 @@ def site(server) -> Iterator[dict]:
         run_dbt(name, "run", "--select", "+path:models/marts")
         with warehouse.connect("postgres", autocommit=True) as conn:
             conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(role)))
+            # a non-superuser with CREATEROLE (CI's PostgreSQL 15) is not a member of the roles it creates
+            conn.execute(sql.SQL("grant {} to current_user").format(sql.Identifier(role)))
         grant_api_role(name, role)
         yield {"db": name, "role": role}
     finally:
