@@ -28,25 +28,27 @@ pytestmark = [
 ]
 
 
-def incremental_marts(dbname: str, select: str) -> list[str]:
-    """The incremental models that the last `dbt run --select select` built (from its run_results)."""
+def incremental_marts(dbname: str, select: str) -> list[tuple[str, str]]:
+    """(schema, name) of the incremental models that the last `dbt run --select select` built (run_results)."""
     manifest = json.loads((ROOT / "target" / "tests" / dbname / "manifest.json").read_text())
     results = json.loads((ROOT / "target" / "tests" / dbname / "run_results.json").read_text())
     built = {r["unique_id"] for r in results["results"]}
     return sorted(
-        node["name"]
+        (node["schema"].removesuffix("_full"), node["name"])  # the last run was the full refresh's
         for uid, node in manifest["nodes"].items()
         if uid in built and node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"
     )
 
 
-def differing_rows(conn, model: str) -> tuple[int, int, int]:
-    """(rows in incremental, rows in full refresh, rows in one and not the other, counted with multiplicity)."""
-    inc = conn.execute(f'select count(*) from marts."{model}"').fetchone()[0]
-    full = conn.execute(f'select count(*) from marts_full."{model}"').fetchone()[0]
+def differing_rows(conn, schema: str, model: str) -> tuple[int, int, int]:
+    """(rows in incremental, rows in full refresh, rows in one and not the other, counted with multiplicity).
+    The full refresh of schema S lives in S_full (var schema_suffix)."""
+    inc_rel, full_rel = f'"{schema}"."{model}"', f'"{schema}_full"."{model}"'
+    inc = conn.execute(f"select count(*) from {inc_rel}").fetchone()[0]
+    full = conn.execute(f"select count(*) from {full_rel}").fetchone()[0]
     diff = conn.execute(
-        f'select count(*) from ((select * from marts."{model}" except all select * from marts_full."{model}") '
-        f'union all (select * from marts_full."{model}" except all select * from marts."{model}")) as d'
+        f"select count(*) from ((select * from {inc_rel} except all select * from {full_rel}) "
+        f"union all (select * from {full_rel} except all select * from {inc_rel})) as d"
     ).fetchone()[0]
     return inc, full, diff
 
@@ -58,8 +60,8 @@ def build_and_compare(dbname: str, step: str, select: str = "+config.materialize
     run_dbt(dbname, "run", "--full-refresh", *only, "--vars", '{"schema_suffix": "_full"}')
     sizes = {}
     with warehouse.connect(dbname) as conn:
-        for model in incremental_marts(dbname, select):
-            inc, full, diff = differing_rows(conn, model)
+        for schema, model in incremental_marts(dbname, select):
+            inc, full, diff = differing_rows(conn, schema, model)
             assert diff == 0, f"after {step}: {model} differs from a full refresh in {diff} rows ({inc} vs {full})"
             assert inc == full
             sizes[model] = inc

@@ -1,15 +1,68 @@
--- The shape of each cohort's histogram of each film: moments, bimodality, agreement and shares,
--- from the bucket counts of cohort_film_stats alone (macros/distribution_features.sql).
--- Grain: one row per (cohort_id, film_id) of cohort_film_stats, logged-only films included
--- (their rating features are NULL). Features are rounded to 6 places.
--- A view: the ranking marts filter it to the cohorts they rebuild.
+{#-
+    The shape of each cohort's histogram of each film: moments, bimodality, agreement and shares, from
+    the bucket counts of cohort_film_stats alone (macros/distribution_features.sql).
+    Grain: one row per (cohort_id, film_id) of cohort_film_stats, logged-only films included (their
+    rating features are NULL). Features are rounded to 6 places.
+
+    Incremental (incremental_strategy='delta_merge'): every feature is a function of one pair's own
+    row of cohort_film_stats, so a batch window touches exactly the pairs whose ratings entered or left a
+    cohort in it (macros/cohort_rating_deltas.sql, the same delta cohort_film_stats applies). Those pairs
+    are recomputed from their new row; a pair the delta emptied has no row left and is deleted
+    (delta_keep_when). Every other pair's row did not change, and the features are per-row
+    computations, so the table equals a full refresh row for row. Materialised because the three
+    ranking marts read it for every touched cohort: computed once per changed pair, not once per read.
+    A change to seeds/ranking_parameters.csv (the share cut-offs) needs --full-refresh.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delta_merge',
+        delta_keep_when='watchers is not null',
+        unique_key=['cohort_id', 'film_id'],
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['cohort_id', 'film_id'], 'unique': true},
+            {'columns': ['film_id']},
+        ],
+        pre_hook=["{{ incremental_window_open(this) }}"],
+        post_hook=["{{ incremental_window_close(this) }}", "analyze {{ this }}"],
+    )
+}}
+
+{%- set window = batch_window_bounds(this) %}
+
 with
 
--- not materialized: read twice below, and the ranking marts need their cohort filter pushed down to
--- the table (PostgreSQL would otherwise materialise a CTE that is read twice, whole)
-stats as not materialized (
-    select * from {{ ref('cohort_film_stats') }}
-),
+{% if is_incremental() and window.lo > 0 %}
+
+    {{ cohort_rating_deltas(window.lo, window.hi) }},
+
+    touched_pairs as (
+        select distinct
+            cohort_id,
+            film_id
+        from cohort_rating_deltas
+    ),
+
+    stats as not materialized (
+        select cohort_film_stats.*
+        from {{ ref('cohort_film_stats') }} as cohort_film_stats
+        where (cohort_film_stats.cohort_id, cohort_film_stats.film_id) in (
+            select
+                touched_pairs.cohort_id,
+                touched_pairs.film_id
+            from touched_pairs
+        )
+    ),
+
+{% else %}
+
+    -- not materialized: read twice below
+    stats as not materialized (
+        select * from {{ ref('cohort_film_stats') }}
+    ),
+
+{% endif %}
 
 parameters as (
     select * from {{ ref('int_ranking_parameters_pivoted') }}
@@ -30,7 +83,7 @@ features as (
     {{ distribution_features('with_cutoffs', ['cohort_id', 'film_id']) }}
 ),
 
-final as (
+computed as (
     select
         -- keys
         features.cohort_id,
@@ -69,6 +122,49 @@ final as (
     from features
     inner join stats
         on features.cohort_id = stats.cohort_id and features.film_id = stats.film_id
-)
+),
+
+{% if is_incremental() and window.lo > 0 %}
+
+    -- every touched pair, the emptied ones with NULLs (delta_keep_when drops them)
+    final as (
+        select
+            touched_pairs.cohort_id,
+            touched_pairs.film_id,
+            computed.watchers,
+            computed.ratings_count,
+            computed.likes,
+            computed.favorites,
+            computed.like_rate,
+            computed.favorite_rate,
+            computed.rating_sum,
+            computed.rating_sum_sq,
+            computed.mean_rating,
+            computed.variance_rating,
+            computed.stddev_rating,
+            computed.skewness,
+            computed.kurtosis,
+            computed.bimodality,
+            computed.consensus,
+            computed.share_high,
+            computed.share_top,
+            computed.share_middle,
+            {% for bucket in rating_buckets() -%}
+                computed.{{ bucket.column }},
+            {% endfor -%}
+            computed.first_rating_at,
+            computed.last_rating_at
+        from touched_pairs
+        left join computed
+            on touched_pairs.cohort_id = computed.cohort_id and touched_pairs.film_id = computed.film_id
+    )
+
+{% else %}
+
+    final as (
+        select * from computed
+    )
+
+{% endif %}
 
 select * from final
