@@ -655,6 +655,7 @@ LAYOUT_FILES = {  # (required, optional)
     "recbole-100k": (["ml-100k.item", "ml-100k.user", "ml-100k.inter"], []),
     "ml-25m": (["movies.csv", "ratings.csv"], ["links.csv", "tags.csv"]),
 }
+UTF8_FILES = ("movies.csv", "tags.csv", "links.csv")  # text files of the csv layout (ratings.csv is digits)
 SHOWN_CHARS = 120
 PROBE_LINES = 10
 
@@ -697,8 +698,20 @@ def check_files(src: Source) -> None:
             raise WarehouseError(f"{where}: empty file ({len(data)} bytes); expected {_expected(name)}")
         if has_header and len(lines) < 2:
             raise WarehouseError(f"{where}: a header and no data lines; expected {_expected(name)}")
+        if name in UTF8_FILES:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                raise WarehouseError(
+                    f"{where}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); GroupLens writes UTF-8, "
+                    "so save the file as UTF-8"
+                ) from None
         if name in HEADERS:
-            found = [c.strip() for c in next(csv.reader([lines[0][1]]))]
+            try:
+                found = [c.strip() for c in next(csv.reader([lines[0][1]]))]
+            except csv.Error:  # a field longer than csv's limit: not a header
+                found = [lines[0][1]]
             expected = HEADERS[name]
             if sorted(found) != sorted(expected):
                 raise WarehouseError(
