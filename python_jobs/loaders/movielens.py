@@ -740,12 +740,17 @@ def _expected(name: str) -> str:
 
 
 def _reorder_columns(data: bytes, order: list[int]) -> bytes:
-    """A comma-separated file's lines with their fields in the expected order (lines of another width as they are)."""
+    """A comma-separated file's lines with their fields in the expected order (lines of another width as they are).
+
+    Lines split where line_blocks splits them, so line numbers stay the file's; a quarantined line shows
+    its fields in the expected order.
+    """
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     out = []
-    for line in data.decode("latin-1").splitlines():
-        fields = line.split(",")
-        out.append(",".join(fields[i] for i in order) if len(fields) == len(order) else line)
-    return "\n".join(out).encode("latin-1")
+    for line in lines:
+        fields = line.split(b",")
+        out.append(b",".join(fields[i] for i in order) if len(fields) == len(order) else line)
+    return b"\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
