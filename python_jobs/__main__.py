@@ -10,11 +10,11 @@ import argparse
 import importlib
 import os
 import shlex
-import subprocess
 import sys
 import warnings
+import zipfile
 
-from python_jobs import warehouse
+from python_jobs import children, warehouse
 from python_jobs.warehouse import WarehouseError
 
 PASSTHROUGH = ("dbt", "build")
@@ -72,7 +72,19 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     env.setdefault("DBT_PROFILES_DIR", str(root))
     ensure_profile(root)
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
-    return subprocess.call([dbt, *args.dbt_args], cwd=root, env=env)
+    return children.run([dbt, *args.dbt_args], cwd=root, env=env).returncode
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The newest job runs and loads; runs whose process died are marked 'abandoned' first."""
+    warehouse.ensure_database()
+    with warehouse.connect(autocommit=True) as conn:
+        warehouse.init_warehouse(conn)
+        rows = warehouse.run_status(conn, args.limit)
+    for kind, key, what, status, started, finished in rows:
+        ended = finished.strftime("%Y-%m-%d %H:%M:%S") if finished else "-"
+        print(f"{kind:4} {key:>8}  {status:9}  {started:%Y-%m-%d %H:%M:%S}  {ended:19}  {what}")
+    return 0
 
 
 def ensure_profile(root) -> None:
@@ -82,8 +94,15 @@ def ensure_profile(root) -> None:
         target.write_text((root / "profiles.yml.example").read_text())
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line naming the command and what is wrong (usage is in --help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m python_jobs", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m python_jobs", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     p = sub.add_parser("env", help="print the libpq settings (starting the embedded server if PGHOST is unset)")
@@ -93,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_server)
     p = sub.add_parser("init", help="create the database and the raw/ops/ml tables")
     p.set_defaults(func=cmd_init)
+    p = sub.add_parser("status", help="the newest job runs and loads (runs whose process died become 'abandoned')")
+    p.add_argument("--limit", type=int, default=20, help="rows of each kind (default 20)")
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("dbt", help="run dbt against the warehouse (arguments go to dbt)")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_dbt)
@@ -121,14 +143,27 @@ def main(argv: list[str] | None = None) -> int:
         args.dbt_args = argv[1:]
     else:
         args = parser.parse_args(argv)
+    children.raise_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except WarehouseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _one_line(str(exc), 2)
+    except zipfile.BadZipFile as exc:  # a member that fails its CRC or a damaged archive, found while reading
+        return _one_line(f"a zip file is damaged ({exc}); nothing was loaded from it", 2)
+    except UnicodeError as exc:
+        return _one_line(f"unreadable text ({exc}); save the file as UTF-8", 2)
+    except OSError as exc:
+        return _one_line(f"{exc.filename or 'input'}: {exc.strerror or exc}", 2)
+    except children.Terminated:
+        return _one_line("terminated; nothing half-written was committed", 143)
     except KeyboardInterrupt:
-        print("error: interrupted; nothing half-written was committed", file=sys.stderr)
-        return 130
+        return _one_line("interrupted; nothing half-written was committed", 130)
+
+
+def _one_line(message: str, code: int) -> int:
+    """A CLI error: one line on stderr (newlines in a message are folded)."""
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

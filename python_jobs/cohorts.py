@@ -10,6 +10,8 @@ retract ratings. Each edit is one batch in ops.load_batches, so incremental mart
 from __future__ import annotations
 
 import argparse
+import re
+import unicodedata
 from collections.abc import Sequence
 
 import pandas as pd
@@ -21,6 +23,34 @@ from python_jobs.loaders import common
 from python_jobs.warehouse import WarehouseError, log
 
 COHORT_KINDS = ("all", "demographic", "region", "follow_graph", "saved", "taste_cluster")
+COHORT_ID_MAX = 200  # characters: far below what a b-tree entry holds (about 2,700 bytes)
+BIGINT_MAX = 2**63 - 1
+
+
+def check_cohort_id(cohort_id: str, what: str = "COHORT_ID") -> str:
+    """A cohort id a person can type and every tool can pass on: 1-200 characters, no backslash, no control
+    characters, no surrounding spaces (so `\\N`, an empty id or a 10,000-character id are refused)."""
+    shown = cohort_id if len(cohort_id) <= 40 else cohort_id[:40] + "..."
+    if not cohort_id.strip():
+        raise WarehouseError(f"{what} is empty; give an id such as saved:friends")
+    if len(cohort_id) > COHORT_ID_MAX:
+        raise WarehouseError(f"{what} {shown!r} is {len(cohort_id):,} characters long; at most {COHORT_ID_MAX}")
+    if cohort_id != cohort_id.strip():
+        raise WarehouseError(f"{what} {shown!r} starts or ends with a space; remove it")
+    if "\\" in cohort_id or any(unicodedata.category(c).startswith("C") for c in cohort_id):
+        raise WarehouseError(
+            f"{what} {shown!r} holds a backslash or a control character; use letters, digits, spaces and :-_./"
+        )
+    return cohort_id
+
+
+def parse_user_id(text: str, what: str = "user id") -> int:
+    """A user id from the command line: a positive integer that fits PostgreSQL's bigint."""
+    value = str(text).strip()
+    if not re.fullmatch(r"[0-9]{1,19}", value) or not 0 < int(value) <= BIGINT_MAX:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise WarehouseError(f"{what} must be a positive integer up to {BIGINT_MAX}, not {shown!r}")
+    return int(value)
 
 
 def _edit_batch(conn: psycopg.Connection, entity: str, label: str):
@@ -39,6 +69,7 @@ def define_cohort(
     conn: psycopg.Connection, cohort_id: str, user_ids: Sequence[int], *, name: str | None = None, kind: str = "saved"
 ) -> int:
     """Create or redefine a cohort with exactly these members (members no longer listed become tombstones)."""
+    check_cohort_id(cohort_id)
     if kind not in COHORT_KINDS:
         raise WarehouseError(f"--kind must be one of {', '.join(COHORT_KINDS)}, not {kind!r}")
     if not user_ids:
@@ -125,20 +156,29 @@ def retract_ratings(conn: psycopg.Connection, pairs: pd.DataFrame, label: str = 
 
 
 def _ids(text: str) -> list[int]:
+    return [parse_user_id(x, "--members takes comma-separated user ids; each") for x in text.split(",") if x.strip()]
+
+
+def _user_arg(text: str) -> int:
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise WarehouseError(f"--members takes comma-separated user ids, not {text!r}") from exc
+        return parse_user_id(text)
+    except WarehouseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_cohort(args: argparse.Namespace) -> int:
+    if args.action == "follows":
+        parse_user_id(args.cohort_id, "cohort follows takes a user id that")
+    else:
+        check_cohort_id(args.cohort_id)
+        _ids(args.members or "")
     warehouse.ensure_database()
     with warehouse.connect() as conn:
         warehouse.init_warehouse(conn)
         if args.action == "define":
             define_cohort(conn, args.cohort_id, _ids(args.members or ""), name=args.name, kind=args.kind)
         elif args.action == "follows":
-            print(follow_graph_cohort(conn, int(args.cohort_id)))
+            print(follow_graph_cohort(conn, parse_user_id(args.cohort_id, "cohort follows takes a user id that")))
         else:
             change_members(conn, args.cohort_id, _ids(args.members or ""), remove=args.action == "remove")
     return 0
@@ -161,6 +201,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_cohort)
     p = sub.add_parser("ratings", help="retract (delete) a rating as a tombstone")
     p.add_argument("action", choices=["retract"])
-    p.add_argument("--user", type=int, required=True)
-    p.add_argument("--film", type=int, required=True)
+    p.add_argument("--user", type=_user_arg, required=True)
+    p.add_argument("--film", type=_user_arg, required=True, help="a film id (a positive integer)")
     p.set_defaults(func=cmd_retract)

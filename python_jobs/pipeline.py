@@ -13,12 +13,11 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from python_jobs import warehouse
+from python_jobs import children, warehouse
 from python_jobs.warehouse import WarehouseError, log
 
 
@@ -33,7 +32,7 @@ def dbt(*args: str, quiet: bool = False) -> None:
     cmd = [exe, *args]
     if quiet:
         log(f"dbt {' '.join(args)}")
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+        proc = children.run(cmd, cwd=root, env=env, capture=True)
         if proc.returncode != 0:
             print(proc.stdout[-6000:], file=sys.stderr)
         else:
@@ -41,7 +40,7 @@ def dbt(*args: str, quiet: bool = False) -> None:
             if done:
                 log(f"dbt {args[0]}: {done[-1].split('Done.')[-1].strip()}")
     else:
-        proc = subprocess.run(cmd, cwd=root, env=env)
+        proc = children.run(cmd, cwd=root, env=env)  # dies with us: no orphan dbt finishes a killed build
     if proc.returncode != 0:
         raise WarehouseError(f"`dbt {' '.join(args)}` failed (see its output above and logs/dbt.log)")
 

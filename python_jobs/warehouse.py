@@ -747,17 +747,66 @@ class JobRun:
     rows_written: int = 0
 
 
+RUN_LOCK_CLASS = 74502  # advisory locks (74502, run_id): held by a running job's bookkeeping session
+
+
+def _run_key(run_id: int) -> int:
+    return run_id % 2_147_483_647
+
+
+def mark_abandoned(conn: psycopg.Connection) -> list[tuple[str, int]]:
+    """Mark runs whose process died as 'abandoned'; returns [(table, id)] of the rows marked.
+
+    A job holds the session advisory lock (RUN_LOCK_CLASS, run_id) on its bookkeeping connection from
+    before its row is visible until it finishes; the lock goes with the connection when the process
+    dies, however it dies (SIGKILL included). So a 'running' row whose lock can be taken has no owner.
+    A load writes its ops.load_batches row inside its own transaction, so a committed 'running' batch
+    whose transaction no longer holds its batch id (ops.next_batch_id's lock) is abandoned too.
+    conn must be autocommit and hold no run lock of its own (a session can retake its own lock).
+    """
+    marked: list[tuple[str, int]] = []
+    running = conn.execute("select run_id from ops.insight_runs where status = 'running' order by run_id").fetchall()
+    for (run_id,) in running:
+        if not conn.execute("select pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, _run_key(run_id))).fetchone()[0]:
+            continue
+        try:
+            n = conn.execute(
+                "update ops.insight_runs set status = 'abandoned', finished_at = clock_timestamp(), "
+                "error = coalesce(error, 'its process ended before the run finished (killed?)') "
+                "where run_id = %s and status = 'running'",
+                (run_id,),
+            ).rowcount
+        finally:
+            conn.execute("select pg_advisory_unlock(%s, %s)", (RUN_LOCK_CLASS, _run_key(run_id)))
+        if n:
+            marked.append(("ops.insight_runs", run_id))
+    gone = conn.execute(
+        "update ops.load_batches as b set status = 'abandoned', finished_at = clock_timestamp() "
+        "where b.status = 'running' and not exists (select from pg_locks as l where l.locktype = 'advisory' "
+        "and l.classid = 74501 and l.objid::bigint = b.batch_id % 2147483647 and l.objsubid = 2 "
+        "and l.database = (select oid from pg_database where datname = current_database())) returning batch_id"
+    ).fetchall()
+    marked += [("ops.load_batches", b) for (b,) in gone]
+    for table, key in marked:
+        log(f"{table} {key}: its process ended before it finished; marked abandoned")
+    return marked
+
+
 @contextmanager
 def job_run(job: str, parameters: dict[str, Any]) -> Iterator[JobRun]:
     """Record a job in ops.insight_runs: 'running' now, then 'succeeded' or 'failed' with the error.
 
     The bookkeeping uses its own autocommit connection, so a failed job's record survives the
-    rollback of the job's own transaction.
+    rollback of the job's own transaction. That connection holds the run's advisory lock for the
+    job's whole life, so a killed job is marked 'abandoned' by the next one (mark_abandoned).
     """
     with connect(autocommit=True) as book:
+        mark_abandoned(book)
+        # the lock is taken by the statement that inserts the row: nobody sees the row without its lock
         run_id = book.execute(
-            "insert into ops.insight_runs (job, parameters) values (%s, %s) returning run_id",
-            (job, json.dumps(parameters, default=str)),
+            "with run as (insert into ops.insight_runs (job, parameters, pid) values (%s, %s, %s) returning run_id) "
+            "select run_id, pg_advisory_lock(%s, (run_id %% 2147483647)::integer) from run",
+            (job, json.dumps(parameters, default=str), os.getpid(), RUN_LOCK_CLASS),
         ).fetchone()[0]
         run = JobRun(run_id=run_id, job=job, parameters=parameters)
         try:
@@ -774,6 +823,18 @@ def job_run(job: str, parameters: dict[str, Any]) -> Iterator[JobRun]:
             "rows_written = %s where run_id = %s",
             (run.rows_written, run_id),
         )
+
+
+def run_status(conn: psycopg.Connection, limit: int = 20) -> list[tuple]:
+    """The newest runs and loads after marking the abandoned ones: (kind, id, what, status, started, finished)."""
+    mark_abandoned(conn)
+    return conn.execute(
+        "(select 'run' as kind, run_id as id, job as what, status, started_at, finished_at "
+        "from ops.insight_runs order by run_id desc limit %s) "
+        "union all (select 'load', batch_id, entity || ' ' || file, status, started_at, finished_at "
+        "from ops.load_batches order by batch_id desc limit %s) order by started_at desc",
+        (limit, limit),
+    ).fetchall()
 
 
 def replace_rows(

@@ -25,6 +25,7 @@ from python_jobs import warehouse
 from python_jobs.warehouse import WarehouseError, log, table_name
 
 LOAD_LOCK = "film_cohorts.load"
+RAW_LINE_CHARS = 10_000  # a quarantined line is kept up to this length (a 10 MB garbage line is not evidence)
 
 
 def file_sha256(path: Path | str, data: bytes | None = None) -> str:
@@ -50,6 +51,7 @@ class Batch:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_skipped: int = 0  # valid lines that changed nothing: raw already held them (or a newer version)
 
     def reject(self, rejects: pd.DataFrame) -> int:
         """Quarantine rows: a frame with columns line_no, raw_line, reason."""
@@ -62,7 +64,7 @@ class Batch:
                 "entity": self.entity,
                 "file": self.file,
                 "line_no": rejects["line_no"].astype("Int64"),
-                "raw_line": rejects["raw_line"].astype("string"),
+                "raw_line": rejects["raw_line"].astype("string").str.slice(0, RAW_LINE_CHARS),
                 "reason": rejects["reason"].astype("string"),
             }
         )
@@ -76,9 +78,9 @@ class Batch:
             sql.SQL(
                 "with gone as (delete from {stage} where {cond} returning line_no, raw_line) "
                 "insert into ops.quarantine (batch_id, source, entity, file, line_no, raw_line, reason) "
-                "select %s, %s, %s, %s, line_no, raw_line, %s from gone"
+                "select %s, %s, %s, %s, line_no, left(raw_line, %s), %s from gone"
             ).format(stage=sql.Identifier(stage), cond=condition),
-            (self.batch_id, self.source, self.entity, self.file, reason),
+            (self.batch_id, self.source, self.entity, self.file, RAW_LINE_CHARS, reason),
         ).rowcount
         self.rows_rejected += moved
         return moved
@@ -138,11 +140,12 @@ def load_batch(
                 status, nothing = "failed", exc
             conn.execute(
                 "update ops.load_batches set rows_read = %s, rows_loaded = %s, rows_rejected = %s, "
-                "finished_at = clock_timestamp(), duration_s = %s, status = %s where batch_id = %s",
+                "rows_skipped = %s, finished_at = clock_timestamp(), duration_s = %s, status = %s where batch_id = %s",
                 (
                     batch.rows_read,
                     batch.rows_loaded,
                     batch.rows_rejected,
+                    batch.rows_skipped,
                     warehouse.time.monotonic() - started,
                     status,
                     batch_id,
@@ -227,12 +230,15 @@ def upsert_from_stage(
     *,
     only_newer: str | None = None,
     staged_rows: int = 0,
+    counted: bool = True,
 ) -> int:
     """Merge stage rows into a raw table; only rows that really change get this batch's id.
 
     only_newer names a timestamp column: an incoming row older than the stored one is ignored
     (a late file cannot undo a newer update). staged_rows (the stage's size, when the caller knows
-    it) of BULK_ROWS or more into an empty target takes the bulk path: see bulk_insert.
+    it) of BULK_ROWS or more into an empty target takes the bulk path: see bulk_insert. counted:
+    the stage holds the file's lines, so the rows written count as rows_loaded (derived rows, such
+    as cohorts made from a users file, are not lines of the file).
     """
     cols = list(keys) + [c for c in columns if c not in keys]
     value_cols = [c for c in cols if c not in keys]
@@ -263,8 +269,14 @@ def upsert_from_stage(
             insert=insert, keys=ident(keys), conflict=conflict
         )
         n = batch.conn.execute(stmt, (batch.batch_id,)).rowcount
-    batch.rows_loaded += n
+    if counted:
+        batch.rows_loaded += n
     return n
+
+
+def settle_lines(batch: Batch, staged: int, written: int) -> None:
+    """Of `staged` valid lines (one raw row each), `written` changed raw; the rest changed nothing (skipped)."""
+    batch.rows_skipped += staged - written
 
 
 BULK_ROWS = 100_000

@@ -21,10 +21,11 @@ import hashlib
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
@@ -34,6 +35,7 @@ import psycopg
 from psycopg import sql
 
 from python_jobs import warehouse
+from python_jobs.cohorts import check_cohort_id
 from python_jobs.loaders import common
 from python_jobs.loaders.common import Batch
 from python_jobs.warehouse import WarehouseError, log
@@ -66,6 +68,9 @@ LIST_VERSION = re.compile(r"^Letterboxd list export v\d+$")
 EXPORT_NAME = re.compile(r"^letterboxd-(.+?)(?:-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-utc)?$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 YEAR = re.compile(r"^\d{4}$")
+# Dates an export may carry (as MovieLens: nothing before 1990), and release years (the first films).
+FIRST_DATE = date(1990, 1, 1)
+FIRST_YEAR = 1870
 
 MARK_COLUMNS = (
     ("kind", "text"),
@@ -128,11 +133,18 @@ def read_export(path: Path) -> ExportFiles:
         wanted = [n for n in names if _is_read(n)]
         files = {n: members[prefix + n].read_bytes() for n in wanted}
     elif path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            all_names = [n for n in zf.namelist() if not n.endswith("/")]
-            names, prefix = _strip_wrapper(all_names)
-            wanted = [n for n in names if _is_read(n)]
-            files = {n: zf.read(prefix + n) for n in wanted}
+        member = None
+        try:
+            with zipfile.ZipFile(path) as zf:
+                all_names = [n for n in zf.namelist() if not n.endswith("/")]
+                names, prefix = _strip_wrapper(all_names)
+                wanted = [n for n in names if _is_read(n)]
+                files = {}
+                for member in wanted:
+                    files[member] = zf.read(prefix + member)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            where = f"{path}/{member}" if member else str(path)
+            raise WarehouseError(f"{where}: cannot be read, the zip is damaged ({exc}); nothing loaded") from exc
     else:
         raise WarehouseError(f"PATH {path}: not a folder or a zip file; give a Letterboxd export .zip or its folder")
     if not files:
@@ -159,12 +171,28 @@ class _Bad(ValueError):
     """A field that fails its check; the message is the quarantine reason."""
 
 
-def _decode(data: bytes) -> tuple[str, bool]:
-    """UTF-8 text without its byte-order mark; False when bytes had to be replaced."""
+class LayoutError(WarehouseError):
+    """A file that is not laid out as a Letterboxd export file (header, empty file): the export is refused."""
+
+
+def _decode(data: bytes) -> tuple[str, bool, str]:
+    """Text without its byte-order mark: (text, clean, encoding).
+
+    Letterboxd writes UTF-8. A file with no valid UTF-8 character beyond ASCII at all was re-saved in a
+    Western encoding (a spreadsheet's Windows-1252 / Latin-1): it is read as that, and the loader says so.
+    A file of UTF-8 with a few bad bytes stays UTF-8, with the lines holding them quarantined (clean False).
+    """
     try:
-        return data.decode("utf-8-sig"), True
+        return data.decode("utf-8-sig"), True, "utf-8"
     except UnicodeDecodeError:
-        return data.decode("utf-8-sig", errors="replace"), False
+        pass
+    text = data.decode("utf-8-sig", errors="replace")
+    if all(c == "\ufffd" for c in text if not c.isascii()):
+        try:
+            return data.decode("cp1252"), True, "windows-1252"
+        except UnicodeDecodeError:
+            return data.decode("latin-1"), True, "latin-1"
+    return text, False, "utf-8"
 
 
 def _records(text: str) -> Iterator[_Record]:
@@ -199,23 +227,32 @@ def _text(cells: dict[str, str], column: str) -> str:
 
 
 def _date(cells: dict[str, str], column: str, *, required: bool = True) -> date | None:
+    """A YYYY-MM-DD date from FIRST_DATE to tomorrow (UTC): a watch or a log is never in the future."""
     value = cells.get(column, "").strip()
     if not value and not required:
         return None
     try:
         if not DATE.match(value):
             raise ValueError
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise _Bad(f"unparsable {column} '{value}' (expected YYYY-MM-DD)") from None
+    last = datetime.now(timezone.utc).date() + timedelta(days=1)
+    if not FIRST_DATE <= day <= last:
+        raise _Bad(f"{column} '{value}' is not between {FIRST_DATE} and today")
+    return day
 
 
 def _year(cells: dict[str, str]) -> int | None:
+    """A release year from FIRST_YEAR to ten years ahead (announced films sit on watchlists)."""
     value = cells.get("Year", "").strip()
     if not value:
         return None
     if not YEAR.match(value):
         raise _Bad(f"unparsable Year '{value}'")
+    last = datetime.now(timezone.utc).year + 10
+    if not FIRST_YEAR <= int(value) <= last:
+        raise _Bad(f"Year '{value}' is not between {FIRST_YEAR} and {last}")
     return int(value)
 
 
@@ -285,6 +322,8 @@ class ParsedExport:
     lists: list[ListMeta] = field(default_factory=list)
     rejects: dict[str, list[tuple[int | None, str, str]]] = field(default_factory=dict)
     rows_read: int = 0
+    side_lines: int = 0  # lines kept that are not film rows: the profile, a list's description row
+    encodings: dict[str, str] = field(default_factory=dict)
 
     def reject(self, file: str, line_no: int | None, raw_line: str, reason: str) -> None:
         self.rejects.setdefault(file, []).append((line_no, raw_line, reason))
@@ -307,17 +346,20 @@ def _table(
     records: Iterable[_Record],
     required: Sequence[str],
     parse: Callable[[dict[str, str]], tuple],
-) -> list[tuple] | None:
+) -> list[tuple]:
     """Check a table's header, then parse each record; bad ones go to out.rejects with their reason.
 
-    None when the header is unusable: the whole table is skipped (and its file is not 'present').
+    Columns are found by name (any order; columns the loader does not read are ignored). A header
+    without a required column refuses the whole export (LayoutError): nothing of it is loaded.
     """
     columns = [c.strip() for c in header.cells or []]
     missing = [c for c in required if c not in columns]
     if header.error or missing:
-        reason = header.error or f"header lacks column(s) {', '.join(missing)}; file skipped"
-        out.reject(file, header.line_no, header.raw_line, reason)
-        return None
+        found = header.raw_line if len(header.raw_line) <= 120 else header.raw_line[:120] + "..."
+        raise LayoutError(
+            f"{out.path}/{file}: line {header.line_no} names columns {found!r}, expected {','.join(required)} "
+            f"(in any order){'; missing ' + ', '.join(missing) if missing and not header.error else ''}"
+        )
     out.present.add(file)
     rows = []
     for rec in records:
@@ -342,9 +384,9 @@ def _mark_parser(kind: str, list_key: str) -> tuple[Sequence[str], Callable[[dic
     """Required columns and row parser of a film file: (kind, list_key, code, title, year, rating, date, position)."""
     is_list = kind == "list"
     uri = "URL" if is_list else "Letterboxd URI"
-    required = (
-        ["Name", "Year", uri] + (["Position"] if is_list else ["Date"]) + (["Rating"] if kind == "rating" else [])
-    )
+    required = (  # in the order an export writes them
+        ["Position", "Name", "Year", uri] if is_list else ["Date", "Name", "Year", uri]
+    ) + (["Rating"] if kind == "rating" else [])
 
     def parse(cells: dict[str, str]) -> tuple:
         position = None
@@ -391,8 +433,9 @@ def _first_nonblank(records: Iterator[_Record]) -> _Record | None:
 def _parse_file(out: ParsedExport, file: str, text: str, required: Sequence[str], parse: Callable) -> list[tuple]:
     records = _records(text)
     header = _first_nonblank(records)
-    rows = None if header is None else _table(out, file, header, records, required, parse)
-    return rows or []
+    if header is None:
+        raise LayoutError(f"{out.path}/{file}: no header line, expected {','.join(required)}")
+    return _table(out, file, header, records, required, parse)
 
 
 def _parse_profile(out: ParsedExport, text: str) -> None:
@@ -402,12 +445,14 @@ def _parse_profile(out: ParsedExport, text: str) -> None:
     for extra in rows[1:]:
         out.reject(PROFILE_FILE, extra[-2], extra[-1], "profile.csv has more than one row; first kept")
     username, display_name, favorites, line_no, _raw = rows[0]
+    out.side_lines += 1
     if username:
         out.username, out.username_from = username, PROFILE_FILE
     out.display_name = display_name
     for link in (s.strip() for s in favorites.split(",")):
         if not link:
             continue
+        out.rows_read += 1  # each favorite film is an item of its own: loaded or quarantined
         code = boxd_code(link)
         if code is None:
             out.reject(
@@ -421,25 +466,25 @@ def _parse_list(out: ParsedExport, file: str, text: str) -> ListMeta | None:
     """lists/<name>.csv: a version line, a one-row block about the list, a blank line, then its films."""
     records = [r for r in _records(text) if r.cells != []]
     if not records or not records[0].cells or not LIST_VERSION.match(records[0].cells[0].strip()):
-        first = records[0] if records else _Record(1, "", None, None)
-        out.reject(file, first.line_no, first.raw_line, "not a Letterboxd list export (no 'Letterboxd list export v7')")
-        return None
+        first = records[0].raw_line[:120] if records else ""
+        raise LayoutError(
+            f"{out.path}/{file}: line 1 is {first!r}, expected 'Letterboxd list export v7' (a list export's first line)"
+        )
     at = next((i for i, r in enumerate(records) if r.cells and r.cells[0].strip() == "Position"), None)
     if at is None or at < 2:
-        out.reject(
-            file, records[0].line_no, records[0].raw_line, "list has no Position,Name,Year,URL,Description block"
+        raise LayoutError(
+            f"{out.path}/{file}: no 'Position,Name,Year,URL,Description' header after the list's description block"
         )
-        return None
-    metas = _table(out, file, records[1], records[2:at], ["Name"], lambda c: (_text(c, "Name"), c)) or []
+    metas = _table(out, file, records[1], records[2:at], ["Name"], lambda c: (_text(c, "Name"), c))
+    for extra in metas[1:]:
+        out.reject(file, extra[-2], extra[-1], "list has more than one description row; first kept")
+    out.side_lines += 1 if metas else 0
     stem = PurePosixPath(file).stem
     name, cells = metas[0][:2] if metas else (stem, {})
     url = LIST_URL.match(cells.get("URL", "").strip())
     meta = ListMeta(url.group(1) if url else stem, name, LIST_KIND, cells.get("Description") or None, file)
     required, parse = _mark_parser("list", meta.key)
-    items = _table(out, file, records[at], records[at + 1 :], required, parse)
-    if items is None:
-        return None
-    out.marks[file] = items
+    out.marks[file] = _table(out, file, records[at], records[at + 1 :], required, parse)
     return meta
 
 
@@ -480,9 +525,15 @@ def parse_export(export: ExportFiles) -> ParsedExport:
     )
     texts = {}
     for name, data in export.files.items():
-        texts[name], clean = _decode(data)
+        if not data.strip():
+            raise LayoutError(
+                f"{export.path}/{name}: empty file ({len(data)} bytes); a Letterboxd export file has a header line"
+            )
+        texts[name], clean, encoding = _decode(data)
         if not clean:
             out.unclean.add(name)
+        if encoding != "utf-8":
+            out.encodings[name] = encoding
     if PROFILE_FILE in texts:
         _parse_profile(out, texts[PROFILE_FILE])
     for name, kind in MARK_FILES.items():
@@ -831,12 +882,20 @@ class ExportLoad:
     batch_id: int | None
 
 
-def load_export(conn: psycopg.Connection, export: ExportFiles | Path, *, force: bool = False) -> ExportLoad:
-    """Load one member's export as one batch (skipped when the same export was loaded already)."""
+def load_export(
+    conn: psycopg.Connection, export: ExportFiles | Path, *, force: bool = False, parsed: ParsedExport | None = None
+) -> ExportLoad:
+    """Load one member's export as one batch (skipped when the same export was loaded already).
+
+    The batch's counts cover every line of the export's files after their headers (and each favorite
+    film of profile.csv): rows_read = rows_loaded (lines now in raw) + rows_rejected (in quarantine).
+    """
     if not isinstance(export, ExportFiles):
         export = read_export(export)
-    parsed = parse_export(export)
+    parsed = parsed or parse_export(export)
     label = common.describe_path(export.path)
+    for name, encoding in sorted(parsed.encodings.items()):
+        log(f"{label}/{name}: not UTF-8; read as {encoding} (re-save it as UTF-8 to silence this)")
     if parsed.username_from != PROFILE_FILE:
         log(f"{label}: no username in a profile.csv; using '{parsed.username}' from {parsed.username_from}")
     if export.skipped:
@@ -852,7 +911,7 @@ def load_export(conn: psycopg.Connection, export: ExportFiles | Path, *, force: 
             return ExportLoad(export.path, parsed.username, row[0], None)
         batch.rows_read = parsed.rows_read
         _write_rejects(batch, parsed)
-        if parsed.n_good == 0 and parsed.n_rejected:
+        if parsed.n_good == 0:
             common.require_rows(0, label)
         user_id = _stage_users(batch, parsed)
         _stage_marks(batch, parsed)
@@ -862,12 +921,22 @@ def load_export(conn: psycopg.Connection, export: ExportFiles | Path, *, force: 
         n_ratings, gone_ratings = _merge_ratings(batch, parsed, user_id)
         n_diary, gone_diary = _merge_diary(batch, parsed, user_id)
         n_lists = _merge_lists(batch, parsed, user_id)
+        changed, batch.rows_loaded = batch.rows_loaded, _lines_kept(batch, parsed)
         log(
             f"{label}: {parsed.username} (user {user_id}), batch {batch.batch_id}: {n_ratings} films, "
-            f"{n_diary} diary entries, {n_lists} lists; {batch.rows_loaded} raw rows changed "
+            f"{n_diary} diary entries, {n_lists} lists; {changed} raw rows changed "
             f"({gone_ratings} ratings and {gone_diary} diary entries tombstoned), {batch.rows_rejected} quarantined"
         )
         return ExportLoad(export.path, parsed.username, user_id, batch.batch_id)
+
+
+def _lines_kept(batch: Batch, parsed: ParsedExport) -> int:
+    """The export's lines (and favorite films) that made it through every check into raw."""
+    staged = batch.conn.execute(
+        "select (select count(*) from _lb_marks) + (select count(*) from _lb_diary) "
+        "+ (select count(*) from _lb_favorites)"
+    ).fetchone()[0]
+    return staged + parsed.side_lines
 
 
 def cohort_identity(cohort: str, kind: str) -> tuple[str, str]:
@@ -927,13 +996,22 @@ def load_cohort(conn: psycopg.Connection, cohort: str, kind: str, user_ids: Iter
 def load_exports(
     conn: psycopg.Connection, paths: Sequence[Path], *, cohort: str, cohort_kind: str = "saved", force: bool = False
 ) -> list[ExportLoad]:
-    """Load each member's export, then make the members the cohort (only when every export loaded)."""
+    """Load each member's export, then make the members the cohort (only when every export loaded).
+
+    Every export is read and parsed first: a damaged zip, an empty file or a header that does not match
+    refuses the whole command before anything is loaded.
+    """
+    check_cohort_id(cohort_identity(cohort, cohort_kind)[0], "--cohort")
     exports = [read_export(Path(p)) for p in paths]
+    parsed = [parse_export(export) for export in exports]
+    for one in parsed:
+        if one.n_good == 0 and one.n_rejected == 0:
+            raise WarehouseError(f"{one.path}: no rows in any file (headers only); nothing to load")
     loads: list[ExportLoad] = []
     failures: list[str] = []
-    for export in exports:
+    for export, one in zip(exports, parsed, strict=True):
         try:
-            loads.append(load_export(conn, export, force=force))
+            loads.append(load_export(conn, export, force=force, parsed=one))
         except WarehouseError as exc:
             log(f"error: {exc}")
             failures.append(str(exc))
@@ -946,10 +1024,12 @@ def load_exports(
 
 
 def cmd_load_letterboxd(args: argparse.Namespace) -> int:
+    check_cohort_id(cohort_identity(args.cohort, args.cohort_kind)[0], "--cohort")
     warehouse.ensure_database()
     with warehouse.connect() as conn:
         warehouse.init_warehouse(conn)
-        load_exports(conn, args.paths, cohort=args.cohort, cohort_kind=args.cohort_kind, force=args.force)
+        with warehouse.job_run("load letterboxd", {"paths": [str(p) for p in args.paths], "cohort": args.cohort}):
+            load_exports(conn, args.paths, cohort=args.cohort, cohort_kind=args.cohort_kind, force=args.force)
     return 0
 
 

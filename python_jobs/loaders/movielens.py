@@ -23,8 +23,9 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -117,15 +118,23 @@ KG_ROLES = {
 
 @dataclass
 class Source:
-    """A MovieLens copy: a layout and a way to open its files by name."""
+    """A MovieLens copy: a layout and a way to open its files by name (each read once, then kept)."""
 
     layout: str  # 'ml-100k', 'ml-1m', 'ml-25m', 'recbole-100k'
     label: str
     opener: Callable[[str], bytes | None]
     names: list[str]
+    cache: dict[str, bytes | None] = field(default_factory=dict)
+    # for a file with a header: where each expected column is in the file (set by check_files)
+    order: dict[str, list[int]] = field(default_factory=dict)
 
     def read(self, name: str) -> bytes | None:
-        return self.opener(name)
+        if name not in self.cache:
+            try:
+                self.cache[name] = self.opener(name)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                raise WarehouseError(f"{self.describe(name)}: cannot be read, the zip is damaged ({exc})") from exc
+        return self.cache[name]
 
     def describe(self, name: str) -> str:
         return f"{self.label}:{name}"
@@ -153,7 +162,10 @@ def open_source(path: Path | str) -> Source:
     if not path.exists():
         raise WarehouseError(f"{path}: no such file or folder")
     if path.is_file() and zipfile.is_zipfile(path):
-        zf = zipfile.ZipFile(path)
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise WarehouseError(f"{path}: not a readable zip file ({exc})") from exc
         names = zf.namelist()
         layout, prefix = _detect(names)
         members = set(names)
@@ -516,12 +528,15 @@ def read_films(src: Source) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     if src.layout == "ml-25m":  # quoted CSV: titles hold commas
         reader = csv.reader(io.StringIO(data.decode(enc, errors="replace")))
         next(reader, None)
+        at = src.order.get(name, list(range(n)))
         for line_no, rec in enumerate(reader, start=2):
             raw = ",".join(rec)
+            if not rec:
+                continue  # a blank line is not read
             if len(rec) != n:
                 rejects.append((line_no, raw, f"expected {n} fields, found {len(rec)}"))
                 continue
-            rows.append((line_no, raw, rec[0], rec[1], None, rec[2]))
+            rows.append((line_no, raw, rec[at[0]], rec[at[1]], None, rec[at[2]]))
     else:
         for chunk in iter_line_chunks(data, enc, skip_header=src.layout == "recbole-100k"):
             good, bad = split_fields(chunk, sep, n)
@@ -553,6 +568,7 @@ def read_films(src: Source) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     links = src.read("links.csv") if src.layout == "ml-25m" else None
     if links is not None:
         lk = pd.read_csv(io.BytesIO(links), dtype=str)
+        lk.columns = [c.strip() for c in lk.columns]
         lk = lk.rename(columns={"movieId": "film_id", "imdbId": "imdb_id", "tmdbId": "tmdb_id"})
         lk["film_id"] = pd.to_numeric(lk["film_id"], errors="coerce").astype("Int64")
         lk["tmdb_id"] = pd.to_numeric(lk["tmdb_id"], errors="coerce").astype("Int64")
@@ -612,6 +628,132 @@ def _require(src: Source, name: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
+# layouts: every file is checked before anything loads
+
+# Files with a header: the columns the loader needs, mapped by name (any order loads).
+HEADERS = {
+    "ratings.csv": ["userId", "movieId", "rating", "timestamp"],
+    "movies.csv": ["movieId", "title", "genres"],
+    "links.csv": ["movieId", "imdbId", "tmdbId"],
+    "tags.csv": ["userId", "movieId", "tag", "timestamp"],
+}
+# Files without a header (and RecBole's, whose header carries types): separator and number of fields.
+FIELDS = {
+    "u.data": ("\t", 4),
+    "u.item": ("|", 24),
+    "u.user": ("|", 5),
+    "ratings.dat": ("::", 4),
+    "movies.dat": ("::", 3),
+    "users.dat": ("::", 5),
+    "ml-100k.inter": ("\t", 4),
+    "ml-100k.item": ("\t", 4),
+    "ml-100k.user": ("\t", 5),
+}
+LAYOUT_FILES = {  # (required, optional)
+    "ml-100k": (["u.item", "u.user", "u.data"], []),
+    "ml-1m": (["movies.dat", "users.dat", "ratings.dat"], []),
+    "recbole-100k": (["ml-100k.item", "ml-100k.user", "ml-100k.inter"], []),
+    "ml-25m": (["movies.csv", "ratings.csv"], ["links.csv", "tags.csv"]),
+}
+UTF8_FILES = ("movies.csv", "tags.csv", "links.csv")  # text files of the csv layout (ratings.csv is digits)
+SHOWN_CHARS = 120
+PROBE_LINES = 10
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"... ({len(text):,} characters)"
+
+
+def _first_lines(data: bytes, n: int) -> list[tuple[int, str]]:
+    """The first n non-blank lines (1-based line number, text decoded as latin-1, which never fails)."""
+    out: list[tuple[int, str]] = []
+    start, line_no = 0, 1
+    while len(out) < n and start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        text = data[start:end].decode("latin-1").strip("\r\ufeff\xef\xbb\xbf")
+        if text.strip():
+            out.append((line_no, text))
+        start, line_no = end + 1, line_no + 1
+    return out
+
+
+def check_files(src: Source) -> None:
+    """Read every file of the layout and check it against its layout before anything is loaded.
+
+    A header must name the expected columns (in any order: src.order maps them); a file without a
+    header must have the expected number of fields on one of its first lines (a garbage line alone
+    goes to quarantine, a file of another shape is refused); every file needs a data line.
+    The first mismatch raises one line naming the file, what was expected and what was found.
+    """
+    required, optional = LAYOUT_FILES[src.layout]
+    for name in required + optional:
+        data = src.read(name) if name in optional else _require(src, name)
+        if data is None:
+            continue
+        where = src.describe(name)
+        has_header = name in HEADERS or name.startswith("ml-100k.")
+        lines = _first_lines(data, PROBE_LINES)
+        if not lines:
+            raise WarehouseError(f"{where}: empty file ({len(data)} bytes); expected {_expected(name)}")
+        if has_header and len(lines) < 2:
+            raise WarehouseError(f"{where}: a header and no data lines; expected {_expected(name)}")
+        if name in UTF8_FILES:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                raise WarehouseError(
+                    f"{where}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); GroupLens writes UTF-8, "
+                    "so save the file as UTF-8"
+                ) from None
+        if name in HEADERS:
+            try:
+                found = [c.strip() for c in next(csv.reader([lines[0][1]]))]
+            except csv.Error:  # a field longer than csv's limit: not a header
+                found = [lines[0][1]]
+            expected = HEADERS[name]
+            if sorted(found) != sorted(expected):
+                raise WarehouseError(
+                    f"{where}: header names columns {_shown(','.join(found))!r}, expected {','.join(expected)} "
+                    "(in any order)"
+                )
+            src.order[name] = [found.index(c) for c in expected]
+            continue
+        sep, n = FIELDS[name]
+        probe = lines[:1] if has_header else lines
+        if all(len(text.split(sep)) != n for _, text in probe):
+            line_no, text = probe[0]
+            got = len(text.split(sep))
+            what = "header" if has_header else f"line {line_no}"
+            raise WarehouseError(
+                f"{where}: {what} has {got} field(s), expected {_expected(name)} "
+                f"(found {_shown(text)!r})"
+            )
+
+
+def _expected(name: str) -> str:
+    if name in HEADERS:
+        return f"a header {','.join(HEADERS[name])} then data lines"
+    sep, n = FIELDS[name]
+    return f"{n} fields separated by {sep!r}"
+
+
+def _reorder_columns(data: bytes, order: list[int]) -> bytes:
+    """A comma-separated file's lines with their fields in the expected order (lines of another width as they are).
+
+    Lines split where line_blocks splits them, so line numbers stay the file's; a quarantined line shows
+    its fields in the expected order.
+    """
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    out = []
+    for line in lines:
+        fields = line.split(b",")
+        out.append(b",".join(fields[i] for i in order) if len(fields) == len(order) else line)
+    return b"\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
 # loading
 
 
@@ -623,11 +765,17 @@ def _stage_and_merge(
     target: str,
     keys: list[str],
 ) -> int:
-    """COPY a parsed frame into a stage, send duplicate keys to quarantine, and upsert into target."""
+    """COPY a parsed frame into a stage, send duplicate keys to quarantine, and upsert into target.
+
+    Each staged line is then loaded (its row changed raw) or skipped (raw already had it).
+    """
     stage = common.create_stage(conn, f"_stage_{target.split('.')[-1]}", stage_cols)
     warehouse.copy_frame(conn, stage, frame[[c for c, _ in stage_cols] + ["line_no", "raw_line"]])
     common.reject_duplicate_keys(batch, stage, keys)
-    return common.upsert_from_stage(batch, stage, target, keys, [c for c, _ in stage_cols])
+    staged = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(stage))).fetchone()[0]
+    n = common.upsert_from_stage(batch, stage, target, keys, [c for c, _ in stage_cols])
+    common.settle_lines(batch, staged, n)
+    return n
 
 
 def load_films(conn: psycopg.Connection, src: Source, source_name: str) -> None:
@@ -744,7 +892,7 @@ def replace_cohorts(
     warehouse.copy_frame(
         conn, stage, cohorts.assign(line_no=None, raw_line=None)[["cohort_id", "name", "kind", "line_no", "raw_line"]]
     )
-    common.upsert_from_stage(batch, stage, "raw.cohorts", ["cohort_id"], ["name", "kind"])
+    common.upsert_from_stage(batch, stage, "raw.cohorts", ["cohort_id"], ["name", "kind"], counted=False)
     mstage = common.create_stage(
         conn, "_stage_members", [("cohort_id", "text"), ("user_id", "bigint"), ("deleted", "boolean")]
     )
@@ -755,7 +903,9 @@ def replace_cohorts(
             ["cohort_id", "user_id", "deleted", "line_no", "raw_line"]
         ],
     )
-    common.upsert_from_stage(batch, mstage, "raw.cohort_members", ["cohort_id", "user_id"], ["deleted"])
+    common.upsert_from_stage(
+        batch, mstage, "raw.cohort_members", ["cohort_id", "user_id"], ["deleted"], counted=False
+    )
     gone = common.tombstone_missing(
         batch,
         mstage,
@@ -796,7 +946,7 @@ def load_people(conn: psycopg.Connection, src: Source, source_name: str) -> None
         people = fp[["person_id"]].drop_duplicates().assign(name=None, line_no=None, raw_line=None)
         pstage = common.create_stage(conn, "_stage_people", [("person_id", "text"), ("name", "text")])
         warehouse.copy_frame(conn, pstage, people)
-        common.upsert_from_stage(batch, pstage, "raw.people", ["person_id"], ["name"])
+        common.upsert_from_stage(batch, pstage, "raw.people", ["person_id"], ["name"], counted=False)
         fstage = common.create_stage(
             conn,
             "_stage_film_people",
@@ -804,7 +954,9 @@ def load_people(conn: psycopg.Connection, src: Source, source_name: str) -> None
         )
         warehouse.copy_frame(conn, fstage, fp.assign(line_no=None, raw_line=None))
         common.reject_unknown(batch, fstage, "film_id", "raw.films", "film_id", "film")
+        staged = conn.execute("select count(*) from _stage_film_people").fetchone()[0]
         n = common.upsert_from_stage(batch, fstage, "raw.film_people", ["film_id", "person_id", "role"], ["billing"])
+        common.settle_lines(batch, staged, n)
         log(f"people: {len(people)} people, {n} new film credits")
 
 
@@ -821,6 +973,10 @@ def load_ratings(conn: psycopg.Connection, src: Source, source_name: str, has_us
     }[src.layout]
     data = _require(src, name)
     sha = common.file_sha256(None, data)
+    order = src.order.get(name)
+    if order and order != sorted(order):
+        log(f"ratings: {name} names its columns in another order; mapped by name")
+        data = _reorder_columns(data, order)
     with common.load_batch(conn, source=source_name, entity="ratings", file=src.describe(name), sha256=sha) as batch:
         if batch is None:
             return
@@ -887,6 +1043,7 @@ def load_ratings(conn: psycopg.Connection, src: Source, source_name: str, has_us
             only_newer="updated_at",
             staged_rows=n_good,
         )
+        common.settle_lines(batch, n_good, n)
         clock.lap("merged")
         log(f"ratings: {n:,} new or changed of {n_good:,} valid, {batch.rows_rejected:,} quarantined")
 
@@ -943,7 +1100,8 @@ def load_tags(conn: psycopg.Connection, src: Source, source_name: str) -> None:
     if data is None:
         return
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-    frame.columns = ["user_id", "film_id", "tag", "ts"]
+    frame.columns = [c.strip() for c in frame.columns]
+    frame = frame[HEADERS["tags.csv"]].set_axis(["user_id", "film_id", "tag", "ts"], axis=1)
     frame["line_no"] = np.arange(2, len(frame) + 2)
     frame["raw_line"] = frame["user_id"] + "," + frame["film_id"] + "," + frame["tag"] + "," + frame["ts"]
     with common.load_batch(
@@ -968,15 +1126,18 @@ def load_tags(conn: psycopg.Connection, src: Source, source_name: str) -> None:
             "create temporary table _stage_tags_typed on commit drop as select user_id, film_id, tag, "
             "to_timestamp(ts) as tagged_at, line_no, raw_line from _stage_tags"
         )
+        staged = conn.execute("select count(*) from _stage_tags_typed").fetchone()[0]
         n = common.upsert_from_stage(
             batch, "_stage_tags_typed", "raw.tags", ["user_id", "film_id", "tag"], ["tagged_at"]
         )
+        common.settle_lines(batch, staged, n)
         log(f"tags: {n:,} new or changed")
 
 
 def load_movielens(conn: psycopg.Connection, path: Path | str | None = None) -> str:
     """Load a MovieLens copy (None: ML-100K from the recbole wheel) into raw; returns its layout."""
     src = open_pypi_100k() if path is None else open_source(path)
+    check_files(src)
     source_name = f"movielens:{src.layout}"
     _refuse_mixed_sources(conn, source_name)
     log(f"loading MovieLens ({src.layout}) from {src.label}")
@@ -1008,7 +1169,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     warehouse.ensure_database()
     with warehouse.connect() as conn:
         warehouse.init_warehouse(conn)
-        load_movielens(conn, None if args.from_pypi else args.path)
+        path = None if args.from_pypi else args.path
+        with warehouse.job_run("load movielens", {"path": path or "recbole wheel"}):
+            load_movielens(conn, path)
     return 0
 
 

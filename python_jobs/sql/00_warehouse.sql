@@ -22,9 +22,12 @@ create table if not exists ops.load_batches (
     started_at timestamptz not null default clock_timestamp(),
     finished_at timestamptz,
     duration_s double precision,
-    status text not null default 'running' check (status in ('running', 'loaded', 'failed', 'unchanged'))
+    status text not null default 'running'
 );
 create index if not exists load_batches_sha_idx on ops.load_batches (file_sha256, entity);
+-- rows_skipped: lines that were read and are valid but changed nothing (raw already held them, or held a
+-- newer version), so that for a file load rows_read = rows_loaded + rows_rejected + rows_skipped.
+-- (added by the block after ops.insight_runs, only where missing)
 
 create table if not exists ops.quarantine (
     quarantine_id bigserial primary key,
@@ -46,9 +49,47 @@ create table if not exists ops.insight_runs (
     started_at timestamptz not null default clock_timestamp(),
     finished_at timestamptz,
     rows_written bigint,
-    status text not null default 'running' check (status in ('running', 'succeeded', 'failed')),
+    status text not null default 'running',
     error text
 );
+-- pid: the operating-system process that ran the job. While it runs, its bookkeeping session holds the
+-- advisory lock (74502, run_id): a 'running' row whose lock is free belongs to a process that died, and
+-- the next job or `python -m python_jobs status` marks it 'abandoned' (warehouse.mark_abandoned).
+
+-- Columns added since the tables were first made, and the status checks (re)made only where they lack
+-- 'abandoned': each ALTER only where needed, as ALTER TABLE takes an exclusive lock and this file runs
+-- before every load and build (an open load would block it).
+do $$
+declare
+    t record;
+begin
+    if not exists (
+        select from pg_attribute where attrelid = 'ops.load_batches'::regclass and attname = 'rows_skipped'
+    ) then
+        alter table ops.load_batches add column rows_skipped bigint not null default 0;
+    end if;
+    if not exists (select from pg_attribute where attrelid = 'ops.insight_runs'::regclass and attname = 'pid') then
+        alter table ops.insight_runs add column pid integer;
+    end if;
+    for t in
+        select * from (values
+            ('ops.load_batches', 'load_batches_status_check', 'running, loaded, failed, unchanged, abandoned'),
+            ('ops.insight_runs', 'insight_runs_status_check', 'running, succeeded, failed, abandoned')
+        ) as v (tbl, con, allowed)
+    loop
+        if not exists (
+            select from pg_constraint
+            where conrelid = t.tbl::regclass and conname = t.con and pg_get_constraintdef(oid) like '%abandoned%'
+        ) then
+            execute format('alter table %s drop constraint if exists %I', t.tbl, t.con);
+            execute format(
+                'alter table %s add constraint %I check (status in (%s))', t.tbl, t.con,
+                (select string_agg(quote_literal(trim(a)), ', ') from unnest(string_to_array(t.allowed, ',')) as a)
+            );
+        end if;
+    end loop;
+end
+$$;
 
 -- Which batch each incremental dbt model has consumed up to. The model's pre-hook opens a window
 -- (window_lo = batch_id, window_hi = the newest batch in raw), the model reads the window, and its

@@ -73,3 +73,16 @@ def recbole_wheel_available() -> bool:
         return True
     except Exception:
         return False
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Issue 13: how many bad-input classes and kill points this session exercised (and passed)."""
+    parts = []
+    bad = sys.modules.get("test_bad_inputs")
+    if bad is not None:
+        parts.append(f"{len(set(bad.EXERCISED))} bad-input classes")
+    runs = sys.modules.get("test_runs_marked")
+    if runs is not None:
+        parts.append(f"{len(set(runs.KILL_POINTS))} kill points")
+    if parts:
+        terminalreporter.write_line(f"exercised {' and '.join(parts)} through the real command line")

@@ -220,9 +220,13 @@ def test_malformed_lines_are_quarantined_with_reason_and_line(db, alice):
         (f"{base}/ratings.csv", 7, "expected 5 columns, got 6", "2020-03-04,Hamlet,1990,https://boxd.it/h1,3,extra"),
     ]  # fmt: skip
     assert rows == expected
-    [batch] = query(db, "select batch_id, entity, file, rows_read, rows_rejected, status from ops.load_batches "
-                        "where entity = 'letterboxd_export'")  # fmt: skip
-    assert batch[1:] == ("letterboxd_export", base, 1 + 7 + 6 + 1 + 9 + 1 + 4, len(expected), "loaded")
+    [batch] = query(db, "select batch_id, entity, file, rows_read, rows_loaded, rows_rejected, rows_skipped, status "
+                        "from ops.load_batches where entity = 'letterboxd_export'")  # fmt: skip
+    # read: profile line + its 4 favorite films, watched 7, ratings 6, likes 1, diary 9, watchlist 1, list 1 + 3
+    # kept: profile + 2 favorites, 7, 6 - 3, 1, 9 - 5, 1, list 1 + 2 (by hand, file by file)
+    read, kept = 1 + 4 + 7 + 6 + 1 + 9 + 1 + (1 + 3), 3 + 7 + 3 + 1 + 4 + 1 + 3
+    assert batch[1:] == ("letterboxd_export", base, read, kept, len(expected), 0, "loaded")
+    assert read == kept + len(expected)
     assert {r[0] for r in query(db, "select distinct batch_id from ops.quarantine")} == {batch[0]}
 
 
@@ -310,10 +314,41 @@ def test_a_missing_file_in_a_reexport_keeps_what_that_file_said(db, alice, tmp_p
     assert all(not r[-1] for r in query(db, RATINGS_BY_SLUG, ("alice",)))  # no watched.csv: no tombstones
 
 
-def test_broken_header_bad_bytes_and_crlf_quarantine_lines_and_tombstone_nothing(db, alice, tmp_path):
+def test_a_header_without_a_required_column_refuses_the_export_naming_file_expected_and_found(db, alice, tmp_path):
     load(db, alice)
+    before = snapshot(db)
     v2 = dict(ALICE)
     v2["watched.csv"] = WATCHED.replace("Date,Name,", "Date,Title,", 1)
+    with pytest.raises(WarehouseError) as caught:
+        load(db, write_folder(tmp_path / "letterboxd-alice", v2))
+    assert str(caught.value) == (
+        f"{tmp_path / 'letterboxd-alice'}/watched.csv: line 1 names columns 'Date,Title,Year,Letterboxd URI', "
+        "expected Date,Name,Year,Letterboxd URI (in any order); missing Name"
+    )
+    assert snapshot(db) == before
+
+
+def test_a_reordered_header_loads_the_same_rows(db, alice, tmp_path):
+    load(db, alice)
+    before = query(db, RATINGS_BY_SLUG, ("alice",))
+    db2 = make_database()
+    try:
+        swapped = dict(ALICE)
+        lines = list(csv.reader(io.StringIO(RATINGS)))
+        order = [4, 3, 0, 2, 1]  # Rating, Letterboxd URI, Date, Year, Name
+        out = io.StringIO()
+        rows = [[row[i] for i in order] if len(row) == 5 else row for row in lines]
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        swapped["ratings.csv"] = out.getvalue()
+        load(db2, write_folder(tmp_path / "alice-export", swapped))
+        assert query(db2, RATINGS_BY_SLUG, ("alice",)) == before
+    finally:
+        warehouse.drop_database(db2)
+
+
+def test_bad_bytes_and_crlf_quarantine_lines_and_tombstone_nothing(db, alice, tmp_path):
+    load(db, alice)
+    v2 = dict(ALICE)
     v2["ratings.csv"] = (
         RATINGS.replace("2019,https://boxd.it/2bg8,4.5", "2019,https://boxd.it/2bg8,4.0").replace("\n", "\r\n").encode()
         + b"2020-05-05,Bad \xff Bytes,2000,https://boxd.it/bb,3\r\n"
@@ -333,12 +368,42 @@ def test_broken_header_bad_bytes_and_crlf_quarantine_lines_and_tombstone_nothing
         ("ratings.csv", 7, "expected 5 columns, got 6", "2020-03-04,Hamlet,1990,https://boxd.it/h1,3,extra"),
         ("ratings.csv", 8, "not valid UTF-8 (undecodable bytes shown as U+FFFD)",
          "2020-05-05,Bad \ufffd Bytes,2000,https://boxd.it/bb,3"),
-        ("watched.csv", 1, "header lacks column(s) Name; file skipped", "Date,Title,Year,Letterboxd URI"),
     ]  # fmt: skip
     ratings = query(db, RATINGS_BY_SLUG, ("alice",))
     assert [r[0] for r in ratings] == ["29Ni", "2bg8", "aB1", "h1", "h2", "wd1", "x9"]
-    assert not any(r[-1] for r in ratings)  # an unreadable watched.csv tombstones nothing
+    assert not any(r[-1] for r in ratings)
     assert ratings[1][3] == Decimal("4.0")
+
+
+def test_dates_before_1990_or_in_the_future_and_impossible_years_are_quarantined(db, tmp_path):
+    ratings = (
+        "Date,Name,Year,Letterboxd URI,Rating\n"
+        "2020-01-01,Good,2019,https://boxd.it/g1,4\n"
+        "0001-01-01,Ancient,2019,https://boxd.it/g2,4\n"
+        "1989-12-31,Early,2019,https://boxd.it/g3,4\n"
+        "2999-01-01,Future,2019,https://boxd.it/g4,4\n"
+        "2020-01-01,Year one,0001,https://boxd.it/g5,4\n"
+        "1990-01-01,First day,1869,https://boxd.it/g6,4\n"
+        "1990-01-01,Edge,1870,https://boxd.it/g7,4\n"
+    )
+    load(db, write_folder(tmp_path / "erin", {"ratings.csv": ratings}))
+    assert query(db, "select line_no, reason from ops.quarantine order by line_no") == [
+        (3, "Date '0001-01-01' is not between 1990-01-01 and today"),
+        (4, "Date '1989-12-31' is not between 1990-01-01 and today"),
+        (5, "Date '2999-01-01' is not between 1990-01-01 and today"),
+        (6, f"Year '0001' is not between 1870 and {date.today().year + 10}"),
+        (7, f"Year '1869' is not between 1870 and {date.today().year + 10}"),
+    ]
+    assert query(db, "select title from raw.films order by title") == [("Edge",), ("Good",)]
+    assert query(db, "select rows_read, rows_loaded, rows_rejected, rows_skipped from ops.load_batches "
+                     "where entity = 'letterboxd_export'") == [(7, 2, 5, 0)]  # fmt: skip
+
+
+def test_a_latin1_export_file_is_read_as_windows_1252_and_says_so(db, tmp_path, capfd):
+    ratings = "Date,Name,Year,Letterboxd URI,Rating\n2020-01-01,Amélie,2001,https://boxd.it/am,4.5\n"
+    load(db, write_folder(tmp_path / "fay", {"ratings.csv": ratings.encode("latin-1")}))
+    assert query(db, "select title from raw.films") == [("Amélie",)]
+    assert "ratings.csv: not UTF-8; read as windows-1252" in capfd.readouterr().err
 
 
 def test_an_export_with_only_bad_lines_fails_and_keeps_its_quarantine(db, tmp_path):

@@ -65,9 +65,112 @@ def test_bad_rows_go_to_quarantine_and_good_rows_load(conn, tmp_path):
     assert loaded == [(1, 1, 5.0), (1, 2, 3.0), (2, 1, 4.0), (3, 3, 2.0)]
     assert quarantine(conn, "films") == [(4, "4|Broken Film|only three fields", "expected 24 fields, found 3")]
     batch = conn.execute(
-        "select rows_read, rows_loaded, rows_rejected, status from ops.load_batches where entity = 'ratings'"
+        "select rows_read, rows_loaded, rows_rejected, rows_skipped, status from ops.load_batches "
+        "where entity = 'ratings'"
     ).fetchone()
-    assert batch == (len(lines), len(GOOD), len(BAD), "loaded")
+    assert batch == (len(lines), len(GOOD), len(BAD), 0, "loaded")
+    assert_every_line_accounted(conn)
+
+
+def assert_every_line_accounted(conn) -> None:
+    """For every file batch: rows_read = rows_loaded + rows_rejected + rows_skipped, and the rejected ones are
+    exactly the batch's quarantine rows."""
+    rows = conn.execute(
+        "select b.batch_id, b.entity, b.rows_read, b.rows_loaded, b.rows_rejected, b.rows_skipped, "
+        "(select count(*) from ops.quarantine q where q.batch_id = b.batch_id) "
+        "from ops.load_batches b where b.source like 'movielens:%%' order by 1"
+    ).fetchall()
+    assert rows
+    for batch_id, entity, read, loaded, rejected, skipped, quarantined in rows:
+        assert read == loaded + rejected + skipped, (batch_id, entity, read, loaded, rejected, skipped)
+        assert rejected == quarantined, (batch_id, entity)
+
+
+ML25M_MOVIES = 'movieId,title,genres\n1,"City, The (2001)",Drama|Crime\n2,Up (2009),(no genres listed)\n'
+ML25M_RATINGS = "userId,movieId,rating,timestamp\n1,1,4.5,1147880044\n2,2,0.5,1147868817\n2,1,4.25,1147868818\n"
+
+
+def write_ml25m(folder: Path, movies: str = ML25M_MOVIES, ratings: str = ML25M_RATINGS, **more: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "movies.csv").write_text(movies)
+    (folder / "ratings.csv").write_text(ratings)
+    for name, text in more.items():
+        (folder / f"{name}.csv").write_text(text)
+    return folder
+
+
+def reorder_csv(text: str, order: list[int]) -> str:
+    """The same CSV with its columns in another order (quoted fields kept)."""
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in csv.reader(io.StringIO(text)):
+        writer.writerow([row[i] for i in order] if len(row) == len(order) else row)
+    return out.getvalue()
+
+
+def test_a_reordered_ml25m_header_loads_the_same_rows_as_the_usual_order(conn, tmp_path):
+    tags = "userId,movieId,tag,timestamp\n1,1,noir,1147880044\n1,9,unknown film,1147880045\n"
+    links = "movieId,imdbId,tmdbId\n1,0114709,862\n2,0113497,\n"
+    movielens.load_movielens(conn, write_ml25m(tmp_path / "usual", tags=tags, links=links))
+    shuffled = write_ml25m(
+        tmp_path / "shuffled",
+        movies=reorder_csv(ML25M_MOVIES, [2, 0, 1]),
+        ratings=reorder_csv(ML25M_RATINGS, [3, 2, 1, 0]),
+        tags=reorder_csv(tags, [2, 3, 0, 1]),
+        links=reorder_csv(links, [1, 2, 0]),
+    )
+    assert (shuffled / "ratings.csv").read_text().splitlines()[0] == "timestamp,rating,movieId,userId"
+    state = (
+        "select 'films', film_id::text, title || release_year || array_to_string(genres, '|') "
+        "|| coalesce(imdb_id, '') || coalesce(tmdb_id::text, '') from raw.films "
+        "union all select 'ratings', user_id || ',' || film_id, rating || ',' || rated_at from raw.ratings "
+        "union all select 'tags', user_id || ',' || film_id, tag || tagged_at from raw.tags "
+        "union all select 'quarantine', entity || line_no, reason from ops.quarantine order by 1, 2, 3"
+    )
+    usual = conn.execute(state).fetchall()
+    other = warehouse.ensure_database(conn.info.dbname + "_shuf")
+    try:
+        with warehouse.connect(other) as c2:
+            warehouse.init_warehouse(c2)
+            movielens.load_movielens(c2, shuffled)
+            assert c2.execute(state).fetchall() == usual
+            assert_every_line_accounted(c2)
+    finally:
+        warehouse.drop_database(other)
+    assert [r[0] for r in usual].count("ratings") == 2 and [r[0] for r in usual].count("quarantine") == 2
+
+
+def test_every_line_read_is_loaded_rejected_or_skipped(conn, tmp_path):
+    movielens.load_movielens(conn, write_ml25m(tmp_path / "a"))
+    later = (
+        "userId,movieId,rating,timestamp\n"
+        "1,1,4.5,1147880044\n"  # what raw holds already: skipped
+        "2,2,1.5,1000000000\n"  # older than what raw holds: skipped
+        "1,2,3.0,1147868000\n"  # new: loaded
+        "2,1,3.0,1147868818\n"  # invalid in the first file (4.25): new now, loaded
+        "9,9,3.0,1147868818\n"  # unknown film: rejected
+        "3,1,4.0,1147868818\n"  # the same key twice with other values: both rejected
+        "3,1,2.0,1147868819\n"
+    )
+    movielens.load_movielens(conn, write_ml25m(tmp_path / "b", ratings=later))
+    batches = conn.execute(
+        "select rows_read, rows_loaded, rows_rejected, rows_skipped from ops.load_batches "
+        "where entity = 'ratings' order by batch_id"
+    ).fetchall()
+    assert batches == [(3, 2, 1, 0), (7, 2, 3, 2)]
+    assert conn.execute(
+        "select line_no, reason from ops.quarantine q join ops.load_batches b using (batch_id) "
+        "where b.entity = 'ratings' and b.batch_id = (select max(batch_id) from ops.load_batches "
+        "where entity = 'ratings') order by line_no"
+    ).fetchall() == [
+        (6, "unknown film"),
+        (7, "conflicting rows for the same key (user_id, film_id) in one file"),
+        (8, "conflicting rows for the same key (user_id, film_id) in one file"),
+    ]
+    assert conn.execute("select rating::float from raw.ratings where (user_id, film_id) = (2, 2)").fetchone() == (0.5,)
+    assert_every_line_accounted(conn)
 
 
 def test_titles_years_genres_and_demographic_cohorts(conn, tmp_path):
