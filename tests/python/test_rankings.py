@@ -197,3 +197,42 @@ def test_bi_reader_reads_marts_and_nothing_else(site):
             conn.execute("set role bi_reader")
             with pytest.raises(Exception, match="permission denied"):
                 conn.execute(f"select 1 from {table} limit 1")
+
+
+def test_bi_reader_never_loses_access_while_a_full_refresh_rebuilds_the_marts(site):
+    """Every mart is re-created by a full refresh; a BI reader querying them in a loop meanwhile sees no
+    error (grants are applied inside the transaction that publishes each mart)."""
+    import threading
+
+    with warehouse.connect(site, autocommit=True) as conn:
+        conn.execute("grant bi_reader to current_user")
+        marts = [r[0] for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' "
+            "and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()]  # fmt: skip
+    assert {"film_rankings", "cohort_divergence", "ranking_insights", "film_catalog"} <= set(marts)
+    errors: list[str] = []
+    reads = 0
+    done = threading.Event()
+
+    def read_in_a_loop() -> None:
+        nonlocal reads
+        with warehouse.connect(site, autocommit=True) as conn:
+            conn.execute("set role bi_reader")
+            while not done.is_set():
+                for table in marts:
+                    try:
+                        conn.execute(f'select 1 from marts."{table}" limit 1').fetchall()
+                        reads += 1
+                    except Exception as exc:  # any error at all is the failure this test looks for
+                        errors.append(f"{table}: {exc}")
+
+    reader = threading.Thread(target=read_in_a_loop)
+    reader.start()
+    try:
+        run_dbt(site, "run", "--full-refresh", "--select", "path:models/marts/rankings")
+    finally:
+        done.set()
+        reader.join()
+    assert not errors, errors[:5]
+    assert reads > len(marts)
