@@ -46,7 +46,7 @@ def source() -> tuple[str | None, str | None]:
     return os.environ.get(DB_ENV) or os.environ.get("PGDATABASE") or None, os.environ.get(ROLE_ENV) or None
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=lambda pool: pool.close())
 def _pool(dbname: str | None, role: str | None) -> Pool:
     def configure(conn) -> None:
         if role:

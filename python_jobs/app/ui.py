@@ -80,7 +80,7 @@ def member_picker(cat: queries.Catalogue, key: str) -> int:
 def _feedback(user_id: int, film_id: int, title: str, action: str, surface: str) -> None:
     result = data.record_feedback(user_id, film_id, action, surface)
     if isinstance(result, str):
-        st.session_state["feedback_message"] = ("error", md(result))
+        st.session_state["feedback_message"] = ("error", result)
     else:
         done = {"save": "Saved", "like": "Liked"}[action]
         st.session_state["feedback_message"] = (

@@ -9,10 +9,11 @@ import streamlit as st
 
 from python_jobs.app import data, ui
 
-# The variety toggle's strength: queries.recommendations re-ranks the member's stored list by maximal marginal
-# relevance on genres (film_catalog's), trading half of each pick's score for genres not shown yet.
+# The variety toggle: queries.recommendations picks the SHOWN films from the member's whole stored list (the
+# recommend job keeps 10) by maximal marginal relevance on the catalogue's genres, each pick weighing its
+# score (normalised) against its genre similarity to the films already picked, half and half.
 VARIETY = 0.5
-SHOWN = 10
+SHOWN = 5
 
 ui.page("For you", "A member's recommendations, with the film they liked that contributed most.")
 cat = ui.catalogue_or_stop()
@@ -34,6 +35,10 @@ ui.feedback_message()
 
 recs = data.read("recommendations", member, model, SHOWN, diversity=VARIETY if variety else 0.0)
 st.subheader(f"Recommended for member {member}")
+st.caption(
+    f"The model's top {SHOWN}, or with More variety the {SHOWN} of its stored list that best trade score for "
+    "genres not shown yet."
+)
 if not recs:
     st.info(f"Member {member} has no recommendations from {model}; pick another member.")
 for rec in recs:
