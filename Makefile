@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DB ?= film_cohorts_test
 JOBS := $(BIN)/python -m python_jobs
 
-.PHONY: install demo demo-synthetic test lint dbt-test pytest bench bench-scale api bench-api env stop clean
+.PHONY: install demo demo-synthetic test lint dbt-test pytest bench bench-scale api app bench-api env stop clean
 
 install: $(STAMP)
 
@@ -56,6 +56,11 @@ bench-scale: install  ## ML-25M-size generate + builds into bench/report.md (SIZ
 
 api: install  ## the HTTP API on 127.0.0.1:8000 (OpenAPI at /openapi.json, docs at /docs); DB=name picks the database
 	@$(BIN)/python -m python_jobs.api $(if $(DB),--db $(DB))
+
+app: PORT ?= 8501
+app: install  ## the Streamlit app on 127.0.0.1:8501 (headless); DB=name picks the database, PORT=n the port
+	@FILM_COHORTS_DB=$(DB) $(BIN)/streamlit run python_jobs/app/Home.py --server.address 127.0.0.1 \
+		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 bench-api: install  ## API latency on loopback: p50/p95/p99 and requests/s per endpoint (DB=film_cohorts)
 	@$(BIN)/python bench/bench_api.py --db $(or $(DB),film_cohorts)

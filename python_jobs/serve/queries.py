@@ -609,6 +609,20 @@ def _diversified(rows: list[Row], n: int, diversity: float) -> list[Row]:
     return [rows[i] for i in picked]
 
 
+RECOMMENDED_MEMBERS_SQL = """
+select distinct r.user_id
+from marts.recommendations_explained as r
+where r.model = %(model)s and r.cohort_id is null
+order by r.user_id
+limit %(limit)s
+"""
+
+
+def recommended_members(conn: psycopg.Connection, model: str, limit: int = 1000) -> list[int]:
+    """The members with a stored list of the model, smallest ids first (the app's member picker)."""
+    return [row["user_id"] for row in _rows(conn, RECOMMENDED_MEMBERS_SQL, {"model": model, "limit": limit})]
+
+
 SIMILAR_SQL = """
 select
     s.similar_rank,

@@ -86,3 +86,84 @@ def pytest_terminal_summary(terminalreporter) -> None:
         parts.append(f"{len(set(runs.KILL_POINTS))} kill points")
     if parts:
         terminalreporter.write_line(f"exercised {' and '.join(parts)} through the real command line")
+
+
+# ------------------------------------------------------------------ a generated site, for the front door
+
+# Three films whose titles hold %, _ and a space: the search box and GET /films/search must treat them literally.
+ODD_TITLES = {9001: "Qzv 100% Pure", 9002: "Qzv_Score", 9003: "Qzv Score"}
+
+
+def jobs(*argv: str) -> int:
+    """python -m python_jobs's recommender commands, in process (they read PGDATABASE)."""
+    import argparse
+
+    from python_jobs.recsys import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+def query(dbname: str, text: str, params=None) -> list[tuple]:
+    with warehouse.connect(dbname) as conn:
+        return conn.execute(text, params).fetchall()
+
+
+def grant_front_door(dbname: str, role: str) -> None:
+    """The front door's role (app and API): bi_reader (select on marts) plus insert into raw.feedback."""
+    from psycopg import sql
+
+    with warehouse.connect(dbname, autocommit=True) as conn:
+        ident = sql.Identifier(role)
+        conn.execute(sql.SQL("grant bi_reader to {}").format(ident))
+        conn.execute(sql.SQL("grant usage on schema raw, ops to {}").format(ident))
+        conn.execute(sql.SQL("grant usage on sequence ops.batch_id_seq to {}").format(ident))
+        conn.execute(sql.SQL("grant insert on raw.feedback to {}").format(ident))
+        conn.execute(sql.SQL("grant select (feedback_id, batch_id, created_at) on raw.feedback to {}").format(ident))
+
+
+@pytest.fixture(scope="module")
+def site(server) -> Iterator[dict]:
+    """One generated site (likes, lists, follows, diary) plus ODD_TITLES, the recommend and similar jobs (itemknn),
+    every mart built by dbt, and a NOLOGIN role of its own that the front door sets: {"db": name, "role": role}.
+
+    Module scope: a module may change its data (test_api's last test rebuilds after an update).
+    """
+    from psycopg import sql
+
+    from python_jobs.generator import Generator, GeneratorConfig
+
+    name = make_database("site_test")
+    role = f"fc_front_{uuid.uuid4().hex[:8]}"
+    saved = os.environ.get("PGDATABASE")
+    try:
+        plan = Generator(GeneratorConfig(users=300, films=160, seed=7, batches=1, follow_groups=2, saved_groups=2))
+        with warehouse.connect(name) as conn:
+            plan.write_base(conn)
+            plan.write_batch(conn, 0)
+            for film_id, title in ODD_TITLES.items():
+                conn.execute(
+                    "insert into raw.films (film_id, title, release_year, source) values (%s, %s, 1999, 'test')",
+                    (film_id, title),
+                )
+        os.environ["PGDATABASE"] = name
+        jobs("recommend", "--model", "itemknn")
+        jobs("similar", "--model", "itemknn")
+        run_dbt(name, "seed")
+        run_dbt(name, "run", "--select", "+path:models/marts")
+        with warehouse.connect("postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(role)))
+            # a non-superuser with CREATEROLE (CI's PostgreSQL 15) is not a member of the roles it creates
+            conn.execute(sql.SQL("grant {} to current_user").format(sql.Identifier(role)))
+        grant_front_door(name, role)
+        yield {"db": name, "role": role}
+    finally:
+        if saved is None:
+            os.environ.pop("PGDATABASE", None)
+        else:
+            os.environ["PGDATABASE"] = saved
+        warehouse.drop_database(name)
+        with warehouse.connect("postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))

@@ -24,7 +24,7 @@ async def post_feedback(svc: ServiceDep, body: FeedbackIn) -> Response:
         if not queries.feedback_table_ready(v.conn):
             raise errors.unavailable(
                 "Feedback is not recorded yet: this database has no raw.feedback table the API may insert into and "
-                "read its ids back from (create and grant it as the README's front-door section shows)."
+                "read its ids back from (grant it as the README's section \"The app\" shows)."
             )
         if queries.film(v.conn, body.film_id) is None:
             raise errors.invalid(
