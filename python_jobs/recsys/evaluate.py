@@ -25,12 +25,19 @@ import scipy.sparse as sp
 
 from python_jobs.recsys import metrics
 from python_jobs.recsys.data import ItemSide, Ratings, Recency, data_version, load_item_side, load_ratings, to_csr
-from python_jobs.recsys.models import PRIOR_DEFAULTS, PRIOR_HALF_LIVES, PRIOR_WEIGHTS, Recommender, make_model
+from python_jobs.recsys.models import (
+    PRIOR_BOUNDS,
+    PRIOR_DEFAULTS,
+    PRIOR_HALF_LIVES,
+    PRIOR_WEIGHTS,
+    Recommender,
+    make_model,
+)
 from python_jobs.recsys.ranking import rank_blocks
 from python_jobs.recsys.split import Split, k_core, random_split, temporal_split
 from python_jobs.warehouse import WarehouseError, copy_frame, log
 
-MODEL_ORDER = ("popularity", "recent", "itemknn", "als", "ease", "content", "hybrid")
+MODEL_ORDER = ("popularity", "recent", "itemknn", "als", "ease", "rp3beta", "content", "hybrid", "blend")
 TUNE_METRIC = ("all", "ndcg", 10)
 USER_SLICES = ("warm_users", "cold_users", "new_users")
 SPLIT_FILE_COLUMNS = ("user", "item", "rating", "timestamp", "split")
@@ -376,34 +383,66 @@ def _best_first(trials: list[Trial]) -> list[Trial]:
     return sorted(trials, key=lambda t: -np.nan_to_num(t.objective, nan=-1))
 
 
-def widen(values: Sequence[Any], best: Any, name: str) -> Any:
-    """The next value to try when the best sits at the edge of a 1-D grid, else None.
+def next_value(
+    values: Sequence[Any], best: Any, bounds: tuple[float, float] | None = None, linear: bool = False
+) -> Any:
+    """The value past the edge of a numeric axis when the best sits on that edge, within bounds; else None.
 
-    prior_weight (0 is a natural edge: no blending) doubles past its largest value; half-lives
-    (None = no decay is the other natural edge) halve below their smallest, down to half a day.
+    The step repeats the edge's own spacing: the same ratio when both edge values are positive
+    (200 after 100, 200 gives 400), the same difference for a `linear` axis or one that reaches 0
+    (0.4 after 0.2, 0.4 gives 0.6); integers stay integers. An axis of one value, a best that is
+    interior or not numeric (None), or a bound already reached gives None.
     """
-    numeric = sorted(v for v in values if v is not None)
-    if best is None or not numeric:
+    numeric = sorted({float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)})
+    if best is None or isinstance(best, bool) or not isinstance(best, int | float) or len(numeric) < 2:
         return None
-    if name == "prior_weight" and best == numeric[-1] and best > 0:
-        return float(best) * 2
-    if name in ("half_life", "prior_half_life") and best == numeric[0] and best / 2 >= 0.5:
-        return float(best) / 2
-    return None
+    lo, hi = bounds if bounds is not None else (-np.inf, np.inf)
+    if best == numeric[-1]:
+        a, b = numeric[-2], numeric[-1]
+        nxt = min(b * b / a if a > 0 and not linear else 2 * b - a, hi)
+    elif best == numeric[0]:
+        a, b = numeric[0], numeric[1]
+        nxt = max(a * a / b if a > 0 and not linear else 2 * a - b, lo)
+    else:
+        return None
+    nxt = round(nxt) if all(isinstance(v, int) for v in values if v is not None) else float(f"{nxt:.10g}")
+    return None if float(nxt) in numeric else nxt
 
 
-def sweep_1d(name: str, values: Sequence[Any], evaluate: Callable[[Any], Trial]) -> list[Trial]:
-    """Evaluate a 1-D grid, widening it (at most MAX_WIDENING times) until the best value is interior."""
-    tried = list(values)
-    trials = [evaluate(v) for v in tried]
-    for _ in range(MAX_WIDENING):
-        best = _best_first(trials)[0].params[name]
-        nxt = widen(tried, best, name)
-        if nxt is None or nxt in tried:
+def grid_search(
+    grid: dict[str, Sequence[Any]],
+    evaluate: Callable[[dict[str, Any]], Trial],
+    bounds: dict[str, tuple[float, float]] | None = None,
+    max_widening: int = MAX_WIDENING,
+    linear: frozenset[str] = frozenset(),
+) -> list[Trial]:
+    """Every point of the grid, then, while the best point sits on the edge of a numeric axis, one
+    more value on that axis (the other axes at the best point), at most `max_widening` rounds.
+
+    Each round tries one point per axis whose edge holds the best; an axis stops at its bounds.
+    """
+    bounds = bounds or {}
+    axes = {k: list(v) for k, v in grid.items()}
+    configs = expand_grid(axes) or [{}]
+    trials = [evaluate(c) for c in configs]
+    tried = {json.dumps(c, sort_keys=True, default=str) for c in configs}
+    for _ in range(max_widening):
+        best = _best_first(trials)[0].params
+        new = []
+        for name, values in axes.items():
+            nxt = next_value(values, best.get(name), bounds.get(name), name in linear)
+            if nxt is None:
+                continue
+            values.append(nxt)
+            config = {**{k: best[k] for k in axes}, name: nxt}
+            key = json.dumps(config, sort_keys=True, default=str)
+            if key not in tried:
+                tried.add(key)
+                new.append(config)
+                log(f"  best {name} {best[name]} is at the edge of the grid; trying {nxt}")
+        if not new:
             break
-        log(f"  {trials[0].model}: best {name} {best} is at the edge of the grid; trying {nxt}")
-        tried.append(nxt)
-        trials.append(evaluate(nxt))
+        trials += [evaluate(c) for c in new]
     return trials
 
 
@@ -438,11 +477,8 @@ def tune(
             best = (np.nan_to_num(trial.objective, nan=-1), model, trial)
         return trial
 
-    if len(grid) == 1:
-        ((key, values),) = grid.items()
-        trials = sweep_1d(key, list(values), lambda v: evaluate({key: v}))
-    else:
-        trials = [evaluate(config) for config in configs]
+    blank = make_model(name)
+    trials = grid_search(grid, evaluate, {**PRIOR_BOUNDS, **blank.bounds}, linear=blank.linear)
     _, model, trial = best
     if tune_prior and model is not None and trial is not None and model.personalised and "prior_weight" not in fixed:
         trials += sweep_prior_weight(model, trial, stage, ks)
@@ -462,7 +498,7 @@ def sweep_prior_weight(model: Recommender, base: Trial, stage: Stage, ks: Sequen
         done[float(weight)] = trial
         return trial
 
-    sweep_1d("prior_weight", PRIOR_WEIGHTS, evaluate)
+    grid_search({"prior_weight": PRIOR_WEIGHTS}, lambda c: evaluate(c["prior_weight"]), PRIOR_BOUNDS)
     return [t for t in done.values() if t is not base]
 
 
@@ -504,10 +540,9 @@ def compare_models(
         model = make_model(name)
         if model.personalised:
             fixed.setdefault("prior_half_life", half_life)
-        if name == "hybrid":
-            base = fixed.get("base", "ease")
-            fixed.setdefault("base_params", best.get(base))
-            fixed.setdefault("content_params", best.get("content"))
+        if name in ("hybrid", "blend"):
+            fixed.setdefault("base_params", best.get(fixed.get("base", model.params["base"])))
+            fixed.setdefault("content_params", best.get(fixed.get("second", model.params["second"])))
         if name == "recent" and recent_trials and not overrides.get("recent"):
             trials = recent_trials
         else:
