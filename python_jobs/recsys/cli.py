@@ -146,7 +146,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
     return run_job(
         "similar", args,
-        lambda conn, run_id: similar_job(conn, run_id, args.model, _params(args), args.n, args.threshold, args.seed),
+        lambda conn, run_id: similar_job(
+            conn, run_id, args.model, _params(args), args.n, args.threshold, args.seed, args.index
+        ),
     )  # fmt: skip
 
 
@@ -276,6 +278,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("similar", help="'similar to this' films for every film (ml.similar_films)")
     _add_model(p, "ease")
+    p.add_argument(
+        "--index", choices=["auto", "ann", "exact"], default="auto",
+        help="ann: HNSW over the model's film vectors, its recall@10 against exact search stored with the run; "
+        "exact: the model's own lists; auto (default): ann when the model has film vectors",
+    )  # fmt: skip
     p.set_defaults(func=cmd_similar)
 
     p = subparsers.add_parser("predict", help="rating histogram for user x film (ml.rating_predictions)")

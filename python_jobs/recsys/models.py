@@ -125,6 +125,10 @@ class Recommender(ABC):
         top = top_k(scores, n)
         return top, np.take_along_axis(scores, top, axis=1)
 
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """(query, database) film vectors whose inner products stand for similar_items' scores (for ANN search)."""
+        raise NotImplementedError(f"{self.name} has no film vectors")
+
     @property
     def n_items(self) -> int:
         return self._n_items
@@ -230,6 +234,20 @@ class ItemItem(Recommender):
         else:
             block = self.weights_[np.ix_(hist, items)]
         return hist, row.data[:, None].astype(np.float64) * block
+
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """A truncated SVD of W = U S V': query U S, database V, so q_i . d_j approximates W[i, j]."""
+        return svd_vectors(self.weights_, dims, self.seed, symmetric=False)
+
+
+def svd_vectors(M: sp.spmatrix | np.ndarray, dims: int, seed: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-`dims` factors of M (randomized SVD): (U S, V) for M, or (U S, U S) for M M' when symmetric."""
+    from sklearn.utils.extmath import randomized_svd
+
+    dims = max(1, min(dims, min(M.shape) - 1))
+    U, S, Vt = randomized_svd(M, dims, n_iter=4, random_state=seed)
+    query = (U * S).astype(np.float32)
+    return query, (query if symmetric else Vt.T.astype(np.float32))
 
 
 def _prune_columns(S: np.ndarray, k: int) -> sp.csc_matrix:
@@ -366,6 +384,10 @@ class Content(ItemItem):
         sim = (self.features_[hist] @ self.features_[items].T).toarray()
         return hist, row.data[:, None].astype(np.float64) * sim
 
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """F F' is the content similarity; a truncated SVD of F gives vectors with the same inner products."""
+        return svd_vectors(self.features_, dims, self.seed, symmetric=True)
+
 
 def content_features(side: ItemSide, genre_weight: float, people_weight: float, year_weight: float) -> sp.csr_matrix:
     """Row-normalised [genres | people | 5-year release bin] blocks, weighted, then normalised again."""
@@ -437,6 +459,11 @@ class ALS(Recommender):
         A = Y.T @ Y + self.params["regularization"] * np.eye(Y.shape[1]) + (Yh.T * (confidence - 1)) @ Yh
         weighted = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items].T)
         return hist, confidence[:, None] * (Yh @ weighted)
+
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """Unit item factors: inner product = cosine, as in similar_items."""
+        unit = normalize(self.item_factors_).astype(np.float32)
+        return unit, unit
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         unit = normalize(self.item_factors_)

@@ -127,3 +127,56 @@ def test_every_model_grid_axis_has_bounds_that_contain_it():
         for axis, values in model.grid.items():
             lo, hi = model.bounds[axis]
             assert all(lo <= v <= hi for v in values), (name, axis)
+
+
+def test_hnsw_recall_against_exact_search_on_random_vectors():
+    from python_jobs.recsys.ann import HNSW, exact_search, recall_at_k
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((4000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = np.arange(0, 4000, 7)
+    approx, _ = HNSW(vectors).search(vectors[queries], 10, exclude=queries)
+    exact = exact_search(vectors[queries], vectors, 10, exclude=queries)
+    assert not (approx == queries[:, None]).any()  # a film is not its own neighbour
+    assert recall_at_k(approx, exact) >= 0.95
+    # the measure itself can fail: a random list recalls almost nothing
+    assert recall_at_k(rng.integers(0, 4000, approx.shape), exact) < 0.05
+
+
+def test_similar_through_the_index_finds_the_models_own_vectors_neighbours():
+    from python_jobs.recsys.recommend import similar_all
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix((rng.random((300, 500)) < 0.05).astype(np.float32))
+    model = make_model("als", factors=16, iterations=3).fit(X)
+    result = similar_all(model, np.arange(500), 10)
+    assert result.index == "ann" and result.recall_at_10 >= 0.95
+    exact, _ = model.similar_items(np.arange(500), 10)
+    assert recall_at_k_share(result.top, exact) >= 0.95
+
+
+def recall_at_k_share(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean([len(np.intersect1d(x, y)) / b.shape[1] for x, y in zip(a, b, strict=True)]))
+
+
+@pytest.mark.parametrize("name,params", [("ease", {"lambda": 5.0}), ("rp3beta", {}), ("itemknn", {"neighbours": 5}),
+                                         ("ease", {"lambda": 5.0, "prior_weight": 5.0})])  # fmt: skip
+def test_because_for_a_block_equals_because_user_by_user(name, params):
+    from python_jobs.recsys.explain import because, because_block
+    from python_jobs.recsys.metrics import top_k
+
+    rng = np.random.default_rng(1)
+    dense = (rng.random((50, 40)) < 0.2).astype(np.float32)
+    dense[3] = 0  # a user without history gets no explanation
+    X = sp.csr_matrix(dense)
+    model = make_model(name, **params).fit(X)
+    users = np.arange(50)
+    top = top_k(model.score(users, X), 10)
+    items, values = because_block(model, X, users, top)
+    assert (items[3] == -1).all()
+    assert (items >= 0).sum() > 200
+    for u in users:
+        i, v = because(model, X, int(u), top[u])
+        assert i.tolist() == items[u].tolist()
+        assert np.allclose(v, values[u], atol=1e-5)
