@@ -65,7 +65,7 @@ def _protocol(args: argparse.Namespace):
         split=args.protocol, threshold=args.threshold, test_fraction=args.test_fraction,
         validation_fraction=args.validation_fraction, k_core=args.k_core, max_items=args.max_items,
         cold_threshold=args.cold_threshold, ks=args.k, seed=args.seed, cohort=args.cohort,
-        split_file=args.split_file, bootstrap=args.bootstrap,
+        split_file=args.split_file, bootstrap=args.bootstrap, tune_users=args.tune_users, retune=args.retune,
     )  # fmt: skip
 
 
@@ -225,6 +225,10 @@ def _add_protocol(p: argparse.ArgumentParser) -> None:
         help="evaluate on an external split: csv with user, item, rating, timestamp, split (train/valid/test)",
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the test intervals (0 = none)")
+    p.add_argument("--tune-users", type=int, default=5000,
+                   help="validation scores a seeded sample of this many users while tuning (0 = all; default 5000)")
+    p.add_argument("--retune", action="store_true",
+                   help="tune again even when a run with the same data fingerprint and protocol stored its tuning")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="fix a model parameter (repeatable)")
     _add_common(p)
 

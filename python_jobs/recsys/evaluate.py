@@ -10,6 +10,8 @@ The job (`run_evaluation`) appends every result, with its protocol, to ml.evalua
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import json
 import time
@@ -62,6 +64,8 @@ class Protocol:
     cohort: str | None = None
     split_file: str | None = None
     bootstrap: int = 1000
+    tune_users: int = 5000
+    retune: bool = False
 
     def __post_init__(self) -> None:
         if self.split_file is not None:
@@ -95,6 +99,47 @@ class Protocol:
         d["slices"] = f"new: 0 fitting ratings, cold: 1..{self.cold_threshold}, warm: more"
         d["intervals"] = f"percentile bootstrap over users, {self.bootstrap} resamples, 95%, seed {self.seed}"
         return d
+
+    def tuning_key(self, fingerprint: str) -> str:
+        """What a stored tuning depends on: the data's fingerprint and every field that changes the split."""
+        fields = ("split", "threshold", "test_fraction", "validation_fraction", "k_core", "max_items",
+                  "cold_threshold", "seed", "cohort", "split_file", "tune_users")  # fmt: skip
+        text = json.dumps({"data": fingerprint, **{f: getattr(self, f) for f in fields}}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprint(ratings: Ratings) -> str:
+    """The event log in a few numbers (rows, users, films, sums of ids, ratings and times): equal when the data is."""
+    f = ratings.frame
+    user_sum = int(ratings.user_ids[f["user"].to_numpy()].sum())
+    film_sum = int(ratings.film_ids[f["item"].to_numpy()].sum())
+    return (f"rows={len(f)} users={ratings.n_users} films={ratings.n_items} ids={user_sum}/{film_sum} "
+            f"rating_sum={np.nansum(f['rating'].to_numpy()):.1f} likes={int(f['liked'].sum())} "
+            f"ts_sum={np.nansum(f['ts'].to_numpy()):.0f}")  # fmt: skip
+
+
+def stored_tuning(conn: psycopg.Connection, key: str) -> tuple[int, dict[str, dict[str, Any]]] | None:
+    """The newest run with this tuning key that tuned its models: (run id, {model: chosen parameters})."""
+    row = conn.execute(
+        "select max(run_id) from ml.evaluation_runs where stage = 'test' and protocol->>'tuning_key' = %s "
+        "and protocol->>'tuning' = 'validation grid'",
+        (key,),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    params = conn.execute(
+        "select distinct on (model) model, parameters from ml.evaluation_runs where run_id = %s and stage = 'test'",
+        (row[0],),
+    ).fetchall()
+    return row[0], {m: p for m, p in params}
+
+
+def sample_users(stage: Stage, n: int, seed: int) -> Stage:
+    """The stage with a seeded sample of n evaluated users (all of them when there are no more than n)."""
+    if n <= 0 or len(stage.users) <= n:
+        return stage
+    rng = np.random.default_rng(seed)
+    return dataclasses.replace(stage, users=np.sort(rng.choice(stage.users, n, replace=False)))
 
 
 @dataclass
@@ -516,19 +561,29 @@ def compare_models(
     tune_models: bool = True,
     overrides: dict[str, dict[str, Any]] | None = None,
     bootstrap: int = 1000,
+    reuse: dict[str, dict[str, Any]] | None = None,
+    tune_users: int = 0,
 ) -> tuple[list[Trial], list[Trial]]:
     """Tune each model on validation, refit its best configuration, score it on test, then compare on test.
 
     The prior's half-life is tuned first (as the `recent` model) and fixed for every personalised
-    model; each one's prior_weight is tuned after its own grid.
+    model; each one's prior_weight is tuned after its own grid. Models in `reuse` take those
+    parameters (a stored tuning of the same data and protocol) and are not tuned again; with
+    tune_users, validation scores a seeded sample of that many users.
     """
     overrides = overrides or {}
+    reuse = reuse or {}
+    validation = sample_users(validation, tune_users, seed)
     best: dict[str, dict[str, Any]] = {}
     validation_trials: list[Trial] = []
     test_trials: list[Trial] = []
     half_life = PRIOR_DEFAULTS["prior_half_life"]
     recent_trials: list[Trial] = []
-    if tune_models and "half_life" not in overrides.get("recent", {}):
+    reused_half_life = next((p["prior_half_life"] for m, p in reuse.items() if "prior_half_life" in p), "absent")
+    if tune_models and reused_half_life != "absent" and "half_life" not in overrides.get("recent", {}):
+        half_life = reused_half_life
+        log(f"prior: half-life {half_life} days (stored tuning)")
+    elif tune_models and "half_life" not in overrides.get("recent", {}):
         log("prior: tuning the recent-popularity half-life on validation")
         recent_trials = tune_half_life(validation, ks, seed)
         half_life = recent_trials[0].params["half_life"]
@@ -543,13 +598,16 @@ def compare_models(
         if name in ("hybrid", "blend"):
             fixed.setdefault("base_params", best.get(fixed.get("base", model.params["base"])))
             fixed.setdefault("content_params", best.get(fixed.get("second", model.params["second"])))
-        if name == "recent" and recent_trials and not overrides.get("recent"):
+        if name in reuse and not overrides.get(name):
+            log(f"{name}: reusing the stored tuning {reuse[name]}")
+            trials = [Trial(name, "validation", reuse[name], {}, 0.0, 0.0)]
+        elif name == "recent" and recent_trials and not overrides.get("recent"):
             trials = recent_trials
         else:
             grid = {k: v for k, v in model.grid.items() if k not in fixed} if tune_models else {}
             log(f"{name}: tuning {len(expand_grid(grid)) or 1} configuration(s) on validation")
             trials = tune(name, grid, validation, ks, seed, fixed, tune_prior=tune_models)
-        validation_trials.extend(trials)
+        validation_trials.extend(t for t in trials if t.scores)
         best[name] = trials[0].params
         trial = run_trial(name, best[name], test, ks, seed)
         log(f"{name}: test NDCG@10 {trial.objective:.4f} (fit {trial.fit_seconds:.1f}s) with {best[name]}")
@@ -723,15 +781,26 @@ def run_evaluation(
     validation, test = prepare(ratings, protocol, side, labels)
     log(describe_stage(validation))
     log(describe_stage(test))
+    key = protocol.tuning_key(fingerprint(ratings))
+    reuse: dict[str, dict[str, Any]] = {}
+    tuning = "validation grid" if tune_models else "none (defaults / --param)"
+    if sweep is None and tune_models and not protocol.retune:
+        stored = stored_tuning(conn, key)
+        if stored is not None and set(names) <= set(stored[1]):
+            reuse = stored[1]
+            tuning = f"reused from run {stored[0]} (same data fingerprint and protocol)"
+            log(f"the data and protocol are those of run {stored[0]}: reusing its tuning (--retune to tune again)")
     if sweep is not None:
         (name,) = names
         val_trials = tune(name, sweep, validation, protocol.ks, protocol.seed, (overrides or {}).get(name))
         test_trials: list[Trial] = []
     else:
         val_trials, test_trials = compare_models(
-            names, validation, test, protocol.ks, protocol.seed, tune_models, overrides, protocol.bootstrap
-        )
-    described = {**protocol.describe(), **validation.split}
+            names, validation, test, protocol.ks, protocol.seed, tune_models, overrides, protocol.bootstrap,
+            reuse, protocol.tune_users,
+        )  # fmt: skip
+    described = {**protocol.describe(), **validation.split, "tuning_key": key, "tuning": tuning,
+                 "data_fingerprint": fingerprint(ratings)}  # fmt: skip
     frame = result_rows([*val_trials, *test_trials], run_id, described, version, protocol.seed)
     with conn.transaction():
         n = copy_frame(conn, "ml.evaluation_runs", frame)
