@@ -46,6 +46,7 @@ SPLIT_FILE_COLUMNS = ("user", "item", "rating", "timestamp", "split")
 SPLIT_LABELS = {"train": 0, "valid": 1, "validation": 1, "test": 2}
 MAX_WIDENING = 6
 USER_METRICS_TABLE = "ml.evaluation_user_metrics"
+LARGE_TUNING = 1_000_000  # training positives above which a stored tuning of the same protocol is reused
 
 
 @dataclass
@@ -118,12 +119,14 @@ def fingerprint(ratings: Ratings) -> str:
             f"ts_sum={np.nansum(f['ts'].to_numpy()):.0f}")  # fmt: skip
 
 
-def stored_tuning(conn: psycopg.Connection, key: str) -> tuple[int, dict[str, dict[str, Any]]] | None:
-    """The newest run with this tuning key that tuned its models: (run id, {model: chosen parameters})."""
+def stored_tuning(
+    conn: psycopg.Connection, key: str, field: str = "tuning_key"
+) -> tuple[int, dict[str, dict[str, Any]]] | None:
+    """The newest run with this key (protocol->>field) that tuned its models: (run id, {model: chosen parameters})."""
     row = conn.execute(
-        "select max(run_id) from ml.evaluation_runs where stage = 'test' and protocol->>'tuning_key' = %s "
+        "select max(run_id) from ml.evaluation_runs where stage = 'test' and protocol->>%s = %s "
         "and protocol->>'tuning' = 'validation grid'",
-        (key,),
+        (field, key),
     ).fetchone()
     if row is None or row[0] is None:
         return None
@@ -781,15 +784,19 @@ def run_evaluation(
     validation, test = prepare(ratings, protocol, side, labels)
     log(describe_stage(validation))
     log(describe_stage(test))
-    key = protocol.tuning_key(fingerprint(ratings))
+    key, protocol_key = protocol.tuning_key(fingerprint(ratings)), protocol.tuning_key("")
     reuse: dict[str, dict[str, Any]] = {}
     tuning = "validation grid" if tune_models else "none (defaults / --param)"
     if sweep is None and tune_models and not protocol.retune:
         stored = stored_tuning(conn, key)
+        why = "same data fingerprint and protocol"
+        if stored is None and validation.train.nnz > LARGE_TUNING:
+            stored = stored_tuning(conn, protocol_key, "protocol_key")
+            why = f"more than {LARGE_TUNING:,} training positives: the newest tuning of this protocol"
         if stored is not None and set(names) <= set(stored[1]):
             reuse = stored[1]
-            tuning = f"reused from run {stored[0]} (same data fingerprint and protocol)"
-            log(f"the data and protocol are those of run {stored[0]}: reusing its tuning (--retune to tune again)")
+            tuning = f"reused from run {stored[0]} ({why})"
+            log(f"reusing the tuning of run {stored[0]} ({why}; --retune to tune again)")
     if sweep is not None:
         (name,) = names
         val_trials = tune(name, sweep, validation, protocol.ks, protocol.seed, (overrides or {}).get(name))
@@ -799,7 +806,8 @@ def run_evaluation(
             names, validation, test, protocol.ks, protocol.seed, tune_models, overrides, protocol.bootstrap,
             reuse, protocol.tune_users,
         )  # fmt: skip
-    described = {**protocol.describe(), **validation.split, "tuning_key": key, "tuning": tuning,
+    described = {**protocol.describe(), **validation.split, "tuning_key": key, "protocol_key": protocol_key,
+                 "tuning": tuning,
                  "data_fingerprint": fingerprint(ratings)}  # fmt: skip
     frame = result_rows([*val_trials, *test_trials], run_id, described, version, protocol.seed)
     with conn.transaction():
