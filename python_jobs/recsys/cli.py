@@ -285,7 +285,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--index", choices=["auto", "ann", "exact"], default="auto",
         help="ann: HNSW over the model's film vectors, its recall@10 against exact search stored with the run; "
-        "exact: the model's own lists; auto (default): ann when the model has film vectors",
+        "exact: the model's own lists; auto (default): ann for ALS (its vectors are its similarity), else exact",
     )  # fmt: skip
     p.set_defaults(func=cmd_similar)
 

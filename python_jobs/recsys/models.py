@@ -48,6 +48,7 @@ class Recommender(ABC):
     grid: ClassVar[dict[str, list[Any]]] = {}
     bounds: ClassVar[dict[str, tuple[float, float]]] = {}
     linear: ClassVar[frozenset[str]] = frozenset()  # axes widened by equal steps (the others by equal ratios)
+    native_vectors: ClassVar[bool] = False  # item_vectors' inner products are similar_items' own scores
     personalised: ClassVar[bool] = True
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
@@ -459,6 +460,8 @@ class ALS(Recommender):
         A = Y.T @ Y + self.params["regularization"] * np.eye(Y.shape[1]) + (Yh.T * (confidence - 1)) @ Yh
         weighted = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items].T)
         return hist, confidence[:, None] * (Yh @ weighted)
+
+    native_vectors: ClassVar[bool] = True
 
     def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """Unit item factors: inner product = cosine, as in similar_items."""
