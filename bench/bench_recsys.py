@@ -30,9 +30,12 @@ PARAMS = {
     "itemknn": {"neighbours": 200, "shrink": 20.0, **PRIOR, "prior_weight": 3200.0},
     "als": {"factors": 32, "regularization": 10.0, "alpha": 1.0, **PRIOR, "prior_weight": 400.0},
     "ease": {"lambda": 500.0, **PRIOR, "prior_weight": 200.0},
+    "rp3beta": {"alpha": 1.0, "beta": 0.2, "neighbours": 50, **PRIOR, "prior_weight": 1600.0},
     "content": {"people_weight": 0.0, "year_weight": 0.5, **PRIOR, "prior_weight": 50.0},
     "hybrid": {"weight": 0.5, "base_params": {"lambda": 500.0},
                "content_params": {"people_weight": 0.0, "year_weight": 0.5}, **PRIOR, "prior_weight": 50.0},
+    "blend": {"weight": 0.5, "base_params": {"lambda": 500.0}, "content_params": {"beta": 0.2, "neighbours": 50},
+              **PRIOR, "prior_weight": 800.0},
 }  # fmt: skip
 LATENCY_USERS = 300
 

@@ -65,7 +65,7 @@ def _protocol(args: argparse.Namespace):
         split=args.protocol, threshold=args.threshold, test_fraction=args.test_fraction,
         validation_fraction=args.validation_fraction, k_core=args.k_core, max_items=args.max_items,
         cold_threshold=args.cold_threshold, ks=args.k, seed=args.seed, cohort=args.cohort,
-        split_file=args.split_file, bootstrap=args.bootstrap,
+        split_file=args.split_file, bootstrap=args.bootstrap, tune_users=args.tune_users, retune=args.retune,
     )  # fmt: skip
 
 
@@ -146,7 +146,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
     return run_job(
         "similar", args,
-        lambda conn, run_id: similar_job(conn, run_id, args.model, _params(args), args.n, args.threshold, args.seed),
+        lambda conn, run_id: similar_job(
+            conn, run_id, args.model, _params(args), args.n, args.threshold, args.seed, args.index
+        ),
     )  # fmt: skip
 
 
@@ -223,6 +225,10 @@ def _add_protocol(p: argparse.ArgumentParser) -> None:
         help="evaluate on an external split: csv with user, item, rating, timestamp, split (train/valid/test)",
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the test intervals (0 = none)")
+    p.add_argument("--tune-users", type=int, default=5000,
+                   help="validation scores a seeded sample of this many users while tuning (0 = all; default 5000)")
+    p.add_argument("--retune", action="store_true",
+                   help="tune again even when a run with the same data fingerprint and protocol stored its tuning")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="fix a model parameter (repeatable)")
     _add_common(p)
 
@@ -276,6 +282,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("similar", help="'similar to this' films for every film (ml.similar_films)")
     _add_model(p, "ease")
+    p.add_argument(
+        "--index", choices=["auto", "ann", "exact"], default="auto",
+        help="ann: HNSW over the model's film vectors, its recall@10 against exact search stored with the run; "
+        "exact: the model's own lists; auto (default): ann for ALS (its vectors are its similarity), else exact",
+    )  # fmt: skip
     p.set_defaults(func=cmd_similar)
 
     p = subparsers.add_parser("predict", help="rating histogram for user x film (ml.rating_predictions)")

@@ -10,6 +10,8 @@ The job (`run_evaluation`) appends every result, with its protocol, to ml.evalua
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import json
 import time
@@ -25,18 +27,26 @@ import scipy.sparse as sp
 
 from python_jobs.recsys import metrics
 from python_jobs.recsys.data import ItemSide, Ratings, Recency, data_version, load_item_side, load_ratings, to_csr
-from python_jobs.recsys.models import PRIOR_DEFAULTS, PRIOR_HALF_LIVES, PRIOR_WEIGHTS, Recommender, make_model
+from python_jobs.recsys.models import (
+    PRIOR_BOUNDS,
+    PRIOR_DEFAULTS,
+    PRIOR_HALF_LIVES,
+    PRIOR_WEIGHTS,
+    Recommender,
+    make_model,
+)
 from python_jobs.recsys.ranking import rank_blocks
 from python_jobs.recsys.split import Split, k_core, random_split, temporal_split
 from python_jobs.warehouse import WarehouseError, copy_frame, log
 
-MODEL_ORDER = ("popularity", "recent", "itemknn", "als", "ease", "content", "hybrid")
+MODEL_ORDER = ("popularity", "recent", "itemknn", "als", "ease", "rp3beta", "content", "hybrid", "blend")
 TUNE_METRIC = ("all", "ndcg", 10)
 USER_SLICES = ("warm_users", "cold_users", "new_users")
 SPLIT_FILE_COLUMNS = ("user", "item", "rating", "timestamp", "split")
 SPLIT_LABELS = {"train": 0, "valid": 1, "validation": 1, "test": 2}
 MAX_WIDENING = 6
 USER_METRICS_TABLE = "ml.evaluation_user_metrics"
+LARGE_TUNING = 1_000_000  # training positives above which a stored tuning of the same protocol is reused
 
 
 @dataclass
@@ -55,6 +65,8 @@ class Protocol:
     cohort: str | None = None
     split_file: str | None = None
     bootstrap: int = 1000
+    tune_users: int = 5000
+    retune: bool = False
 
     def __post_init__(self) -> None:
         if self.split_file is not None:
@@ -88,6 +100,49 @@ class Protocol:
         d["slices"] = f"new: 0 fitting ratings, cold: 1..{self.cold_threshold}, warm: more"
         d["intervals"] = f"percentile bootstrap over users, {self.bootstrap} resamples, 95%, seed {self.seed}"
         return d
+
+    def tuning_key(self, fingerprint: str) -> str:
+        """What a stored tuning depends on: the data's fingerprint and every field that changes the split."""
+        fields = ("split", "threshold", "test_fraction", "validation_fraction", "k_core", "max_items",
+                  "cold_threshold", "seed", "cohort", "split_file", "tune_users")  # fmt: skip
+        text = json.dumps({"data": fingerprint, **{f: getattr(self, f) for f in fields}}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprint(ratings: Ratings) -> str:
+    """The event log in a few numbers (rows, users, films, sums of ids, ratings and times): equal when the data is."""
+    f = ratings.frame
+    user_sum = int(ratings.user_ids[f["user"].to_numpy()].sum())
+    film_sum = int(ratings.film_ids[f["item"].to_numpy()].sum())
+    return (f"rows={len(f)} users={ratings.n_users} films={ratings.n_items} ids={user_sum}/{film_sum} "
+            f"rating_sum={np.nansum(f['rating'].to_numpy()):.1f} likes={int(f['liked'].sum())} "
+            f"ts_sum={np.nansum(f['ts'].to_numpy()):.0f}")  # fmt: skip
+
+
+def stored_tuning(
+    conn: psycopg.Connection, key: str, field: str = "tuning_key"
+) -> tuple[int, dict[str, dict[str, Any]]] | None:
+    """The newest run with this key (protocol->>field) that tuned its models: (run id, {model: chosen parameters})."""
+    row = conn.execute(
+        "select max(run_id) from ml.evaluation_runs where stage = 'test' and protocol->>%s = %s "
+        "and protocol->>'tuning' = 'validation grid'",
+        (field, key),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    params = conn.execute(
+        "select distinct on (model) model, parameters from ml.evaluation_runs where run_id = %s and stage = 'test'",
+        (row[0],),
+    ).fetchall()
+    return row[0], {m: p for m, p in params}
+
+
+def sample_users(stage: Stage, n: int, seed: int) -> Stage:
+    """The stage with a seeded sample of n evaluated users (all of them when there are no more than n)."""
+    if n <= 0 or len(stage.users) <= n:
+        return stage
+    rng = np.random.default_rng(seed)
+    return dataclasses.replace(stage, users=np.sort(rng.choice(stage.users, n, replace=False)))
 
 
 @dataclass
@@ -376,34 +431,66 @@ def _best_first(trials: list[Trial]) -> list[Trial]:
     return sorted(trials, key=lambda t: -np.nan_to_num(t.objective, nan=-1))
 
 
-def widen(values: Sequence[Any], best: Any, name: str) -> Any:
-    """The next value to try when the best sits at the edge of a 1-D grid, else None.
+def next_value(
+    values: Sequence[Any], best: Any, bounds: tuple[float, float] | None = None, linear: bool = False
+) -> Any:
+    """The value past the edge of a numeric axis when the best sits on that edge, within bounds; else None.
 
-    prior_weight (0 is a natural edge: no blending) doubles past its largest value; half-lives
-    (None = no decay is the other natural edge) halve below their smallest, down to half a day.
+    The step repeats the edge's own spacing: the same ratio when both edge values are positive
+    (200 after 100, 200 gives 400), the same difference for a `linear` axis or one that reaches 0
+    (0.4 after 0.2, 0.4 gives 0.6); integers stay integers. An axis of one value, a best that is
+    interior or not numeric (None), or a bound already reached gives None.
     """
-    numeric = sorted(v for v in values if v is not None)
-    if best is None or not numeric:
+    numeric = sorted({float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)})
+    if best is None or isinstance(best, bool) or not isinstance(best, int | float) or len(numeric) < 2:
         return None
-    if name == "prior_weight" and best == numeric[-1] and best > 0:
-        return float(best) * 2
-    if name in ("half_life", "prior_half_life") and best == numeric[0] and best / 2 >= 0.5:
-        return float(best) / 2
-    return None
+    lo, hi = bounds if bounds is not None else (-np.inf, np.inf)
+    if best == numeric[-1]:
+        a, b = numeric[-2], numeric[-1]
+        nxt = min(b * b / a if a > 0 and not linear else 2 * b - a, hi)
+    elif best == numeric[0]:
+        a, b = numeric[0], numeric[1]
+        nxt = max(a * a / b if a > 0 and not linear else 2 * a - b, lo)
+    else:
+        return None
+    nxt = round(nxt) if all(isinstance(v, int) for v in values if v is not None) else float(f"{nxt:.10g}")
+    return None if float(nxt) in numeric else nxt
 
 
-def sweep_1d(name: str, values: Sequence[Any], evaluate: Callable[[Any], Trial]) -> list[Trial]:
-    """Evaluate a 1-D grid, widening it (at most MAX_WIDENING times) until the best value is interior."""
-    tried = list(values)
-    trials = [evaluate(v) for v in tried]
-    for _ in range(MAX_WIDENING):
-        best = _best_first(trials)[0].params[name]
-        nxt = widen(tried, best, name)
-        if nxt is None or nxt in tried:
+def grid_search(
+    grid: dict[str, Sequence[Any]],
+    evaluate: Callable[[dict[str, Any]], Trial],
+    bounds: dict[str, tuple[float, float]] | None = None,
+    max_widening: int = MAX_WIDENING,
+    linear: frozenset[str] = frozenset(),
+) -> list[Trial]:
+    """Every point of the grid, then, while the best point sits on the edge of a numeric axis, one
+    more value on that axis (the other axes at the best point), at most `max_widening` rounds.
+
+    Each round tries one point per axis whose edge holds the best; an axis stops at its bounds.
+    """
+    bounds = bounds or {}
+    axes = {k: list(v) for k, v in grid.items()}
+    configs = expand_grid(axes) or [{}]
+    trials = [evaluate(c) for c in configs]
+    tried = {json.dumps(c, sort_keys=True, default=str) for c in configs}
+    for _ in range(max_widening):
+        best = _best_first(trials)[0].params
+        new = []
+        for name, values in axes.items():
+            nxt = next_value(values, best.get(name), bounds.get(name), name in linear)
+            if nxt is None:
+                continue
+            values.append(nxt)
+            config = {**{k: best[k] for k in axes}, name: nxt}
+            key = json.dumps(config, sort_keys=True, default=str)
+            if key not in tried:
+                tried.add(key)
+                new.append(config)
+                log(f"  best {name} {best[name]} is at the edge of the grid; trying {nxt}")
+        if not new:
             break
-        log(f"  {trials[0].model}: best {name} {best} is at the edge of the grid; trying {nxt}")
-        tried.append(nxt)
-        trials.append(evaluate(nxt))
+        trials += [evaluate(c) for c in new]
     return trials
 
 
@@ -438,11 +525,8 @@ def tune(
             best = (np.nan_to_num(trial.objective, nan=-1), model, trial)
         return trial
 
-    if len(grid) == 1:
-        ((key, values),) = grid.items()
-        trials = sweep_1d(key, list(values), lambda v: evaluate({key: v}))
-    else:
-        trials = [evaluate(config) for config in configs]
+    blank = make_model(name)
+    trials = grid_search(grid, evaluate, {**PRIOR_BOUNDS, **blank.bounds}, linear=blank.linear)
     _, model, trial = best
     if tune_prior and model is not None and trial is not None and model.personalised and "prior_weight" not in fixed:
         trials += sweep_prior_weight(model, trial, stage, ks)
@@ -462,7 +546,7 @@ def sweep_prior_weight(model: Recommender, base: Trial, stage: Stage, ks: Sequen
         done[float(weight)] = trial
         return trial
 
-    sweep_1d("prior_weight", PRIOR_WEIGHTS, evaluate)
+    grid_search({"prior_weight": PRIOR_WEIGHTS}, lambda c: evaluate(c["prior_weight"]), PRIOR_BOUNDS)
     return [t for t in done.values() if t is not base]
 
 
@@ -480,19 +564,29 @@ def compare_models(
     tune_models: bool = True,
     overrides: dict[str, dict[str, Any]] | None = None,
     bootstrap: int = 1000,
+    reuse: dict[str, dict[str, Any]] | None = None,
+    tune_users: int = 0,
 ) -> tuple[list[Trial], list[Trial]]:
     """Tune each model on validation, refit its best configuration, score it on test, then compare on test.
 
     The prior's half-life is tuned first (as the `recent` model) and fixed for every personalised
-    model; each one's prior_weight is tuned after its own grid.
+    model; each one's prior_weight is tuned after its own grid. Models in `reuse` take those
+    parameters (a stored tuning of the same data and protocol) and are not tuned again; with
+    tune_users, validation scores a seeded sample of that many users.
     """
     overrides = overrides or {}
+    reuse = reuse or {}
+    validation = sample_users(validation, tune_users, seed)
     best: dict[str, dict[str, Any]] = {}
     validation_trials: list[Trial] = []
     test_trials: list[Trial] = []
     half_life = PRIOR_DEFAULTS["prior_half_life"]
     recent_trials: list[Trial] = []
-    if tune_models and "half_life" not in overrides.get("recent", {}):
+    reused_half_life = next((p["prior_half_life"] for m, p in reuse.items() if "prior_half_life" in p), "absent")
+    if tune_models and reused_half_life != "absent" and "half_life" not in overrides.get("recent", {}):
+        half_life = reused_half_life
+        log(f"prior: half-life {half_life} days (stored tuning)")
+    elif tune_models and "half_life" not in overrides.get("recent", {}):
         log("prior: tuning the recent-popularity half-life on validation")
         recent_trials = tune_half_life(validation, ks, seed)
         half_life = recent_trials[0].params["half_life"]
@@ -504,17 +598,19 @@ def compare_models(
         model = make_model(name)
         if model.personalised:
             fixed.setdefault("prior_half_life", half_life)
-        if name == "hybrid":
-            base = fixed.get("base", "ease")
-            fixed.setdefault("base_params", best.get(base))
-            fixed.setdefault("content_params", best.get("content"))
-        if name == "recent" and recent_trials and not overrides.get("recent"):
+        if name in ("hybrid", "blend"):
+            fixed.setdefault("base_params", best.get(fixed.get("base", model.params["base"])))
+            fixed.setdefault("content_params", best.get(fixed.get("second", model.params["second"])))
+        if name in reuse and not overrides.get(name):
+            log(f"{name}: reusing the stored tuning {reuse[name]}")
+            trials = [Trial(name, "validation", reuse[name], {}, 0.0, 0.0)]
+        elif name == "recent" and recent_trials and not overrides.get("recent"):
             trials = recent_trials
         else:
             grid = {k: v for k, v in model.grid.items() if k not in fixed} if tune_models else {}
             log(f"{name}: tuning {len(expand_grid(grid)) or 1} configuration(s) on validation")
             trials = tune(name, grid, validation, ks, seed, fixed, tune_prior=tune_models)
-        validation_trials.extend(trials)
+        validation_trials.extend(t for t in trials if t.scores)
         best[name] = trials[0].params
         trial = run_trial(name, best[name], test, ks, seed)
         log(f"{name}: test NDCG@10 {trial.objective:.4f} (fit {trial.fit_seconds:.1f}s) with {best[name]}")
@@ -688,15 +784,31 @@ def run_evaluation(
     validation, test = prepare(ratings, protocol, side, labels)
     log(describe_stage(validation))
     log(describe_stage(test))
+    key, protocol_key = protocol.tuning_key(fingerprint(ratings)), protocol.tuning_key("")
+    reuse: dict[str, dict[str, Any]] = {}
+    tuning = "validation grid" if tune_models else "none (defaults / --param)"
+    if sweep is None and tune_models and not protocol.retune:
+        stored = stored_tuning(conn, key)
+        why = "same data fingerprint and protocol"
+        if stored is None and validation.train.nnz > LARGE_TUNING:
+            stored = stored_tuning(conn, protocol_key, "protocol_key")
+            why = f"more than {LARGE_TUNING:,} training positives: the newest tuning of this protocol"
+        if stored is not None and set(names) <= set(stored[1]):
+            reuse = stored[1]
+            tuning = f"reused from run {stored[0]} ({why})"
+            log(f"reusing the tuning of run {stored[0]} ({why}; --retune to tune again)")
     if sweep is not None:
         (name,) = names
         val_trials = tune(name, sweep, validation, protocol.ks, protocol.seed, (overrides or {}).get(name))
         test_trials: list[Trial] = []
     else:
         val_trials, test_trials = compare_models(
-            names, validation, test, protocol.ks, protocol.seed, tune_models, overrides, protocol.bootstrap
-        )
-    described = {**protocol.describe(), **validation.split}
+            names, validation, test, protocol.ks, protocol.seed, tune_models, overrides, protocol.bootstrap,
+            reuse, protocol.tune_users,
+        )  # fmt: skip
+    described = {**protocol.describe(), **validation.split, "tuning_key": key, "protocol_key": protocol_key,
+                 "tuning": tuning,
+                 "data_fingerprint": fingerprint(ratings)}  # fmt: skip
     frame = result_rows([*val_trials, *test_trials], run_id, described, version, protocol.seed)
     with conn.transaction():
         n = copy_frame(conn, "ml.evaluation_runs", frame)

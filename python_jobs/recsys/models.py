@@ -31,6 +31,9 @@ EASE_MAX_ITEMS = 20_000
 PRIOR_DEFAULTS: dict[str, Any] = {"prior_half_life": 30.0, "prior_weight": 0.0}
 PRIOR_HALF_LIVES: list[Any] = [3.0, 7.0, 14.0, 30.0, 90.0, 365.0, None]
 PRIOR_WEIGHTS: list[float] = [0.0, 5.0, 20.0, 50.0, 100.0, 200.0]
+PRIOR_BOUNDS: dict[str, tuple[float, float]] = {
+    "prior_weight": (0.0, 10_000.0), "prior_half_life": (0.5, 3650.0), "half_life": (0.5, 3650.0),
+}  # fmt: skip
 
 
 class Recommender(ABC):
@@ -43,6 +46,9 @@ class Recommender(ABC):
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
     grid: ClassVar[dict[str, list[Any]]] = {}
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {}
+    linear: ClassVar[frozenset[str]] = frozenset()  # axes widened by equal steps (the others by equal ratios)
+    native_vectors: ClassVar[bool] = False  # item_vectors' inner products are similar_items' own scores
     personalised: ClassVar[bool] = True
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
@@ -119,6 +125,10 @@ class Recommender(ABC):
         scores[np.arange(len(items)), items] = -np.inf
         top = top_k(scores, n)
         return top, np.take_along_axis(scores, top, axis=1)
+
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """(query, database) film vectors whose inner products stand for similar_items' scores (for ANN search)."""
+        raise NotImplementedError(f"{self.name} has no film vectors")
 
     @property
     def n_items(self) -> int:
@@ -226,6 +236,20 @@ class ItemItem(Recommender):
             block = self.weights_[np.ix_(hist, items)]
         return hist, row.data[:, None].astype(np.float64) * block
 
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """A truncated SVD of W = U S V': query U S, database V, so q_i . d_j approximates W[i, j]."""
+        return svd_vectors(self.weights_, dims, self.seed, symmetric=False)
+
+
+def svd_vectors(M: sp.spmatrix | np.ndarray, dims: int, seed: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-`dims` factors of M (randomized SVD): (U S, V) for M, or (U S, U S) for M M' when symmetric."""
+    from sklearn.utils.extmath import randomized_svd
+
+    dims = max(1, min(dims, min(M.shape) - 1))
+    U, S, Vt = randomized_svd(M, dims, n_iter=4, random_state=seed)
+    query = (U * S).astype(np.float32)
+    return query, (query if symmetric else Vt.T.astype(np.float32))
+
 
 def _prune_columns(S: np.ndarray, k: int) -> sp.csc_matrix:
     """Keep the k largest positive entries of each column of a dense block; ties go to the lower row."""
@@ -242,6 +266,7 @@ class ItemKNN(ItemItem):
     name = "itemknn"
     defaults: ClassVar[dict[str, Any]] = {"neighbours": 100, "shrink": 10.0}
     grid: ClassVar[dict[str, list[Any]]] = {"neighbours": [20, 50, 100, 200], "shrink": [0.0, 20.0]}
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"neighbours": (2, 5000), "shrink": (0.0, 1000.0)}
     block_items = 1024
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> ItemKNN:
@@ -266,6 +291,7 @@ class EASE(ItemItem):
     name = "ease"
     defaults: ClassVar[dict[str, Any]] = {"lambda": 500.0}
     grid: ClassVar[dict[str, list[Any]]] = {"lambda": [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]}
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"lambda": (0.1, 1e6)}
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> EASE:
         X = self._check_fit_input(X, side)
@@ -284,12 +310,63 @@ class EASE(ItemItem):
         return self
 
 
+class RP3beta(ItemItem):
+    """RP3beta (Paudel et al. 2016): 3-step random walk user-item-user-item, reweighted by popularity.
+
+    P_ui = row-normalised X (user to item), P_iu = row-normalised X' (item to user), both raised
+    elementwise to `alpha`; W[i, j] = (P_iu P_ui)[i, j] / deg(j)^beta with a zero diagonal, each
+    source film i keeping its `neighbours` largest entries (ties to the lower index). Score = X_u W.
+    """
+
+    name = "rp3beta"
+    defaults: ClassVar[dict[str, Any]] = {"alpha": 1.0, "beta": 0.3, "neighbours": 200}
+    grid: ClassVar[dict[str, list[Any]]] = {
+        "alpha": [0.5, 0.75, 1.0], "beta": [0.0, 0.2, 0.4], "neighbours": [50, 100, 200],
+    }  # fmt: skip
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"alpha": (0.05, 3.0), "beta": (0.0, 1.5),
+                                                        "neighbours": (5, 5000)}  # fmt: skip
+    linear: ClassVar[frozenset[str]] = frozenset({"alpha", "beta"})
+    block_items = 1024
+
+    def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> RP3beta:
+        X = self._check_fit_input(X, side)
+        alpha, beta = float(self.params["alpha"]), float(self.params["beta"])
+        if alpha <= 0 or beta < 0 or int(self.params["neighbours"]) < 1:
+            raise ValueError(f"rp3beta: needs alpha > 0, beta >= 0, neighbours >= 1 (got {self.params})")
+        self.weights_ = rp3beta_weights(X, alpha, beta, int(self.params["neighbours"]), self.block_items)
+        return self
+
+
+def rp3beta_weights(X: sp.csr_matrix, alpha: float, beta: float, neighbours: int, block: int = 1024) -> sp.csr_matrix:
+    """RP3beta's sparse item x item matrix (source rows, target columns); see RP3beta."""
+    binary = X.copy()
+    binary.data[:] = 1.0
+    p_ui = normalize(binary, norm="l1", axis=1)
+    p_iu = normalize(binary.T.tocsr(), norm="l1", axis=1)
+    if alpha != 1.0:
+        p_ui, p_iu = p_ui.power(alpha), p_iu.power(alpha)
+    degree = np.asarray(binary.sum(axis=0)).ravel()
+    inv_pop = np.zeros(len(degree), dtype=np.float32)
+    inv_pop[degree > 0] = degree[degree > 0] ** -beta
+    n = X.shape[1]
+    rows = []
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        S = np.asarray((p_iu[start:stop] @ p_ui).toarray(), dtype=np.float32)
+        S *= inv_pop[None, :]
+        S[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        rows.append(_prune_columns(S.T, neighbours).T.tocsr())
+    return sp.vstack(rows).tocsr().astype(np.float32)
+
+
 class Content(ItemItem):
     """Content-based: cosine similarity of genre, people and release-era features; scores unseen films too."""
 
     name = "content"
     defaults: ClassVar[dict[str, Any]] = {"genre_weight": 1.0, "people_weight": 0.5, "year_weight": 0.5}
     grid: ClassVar[dict[str, list[Any]]] = {"people_weight": [0.0, 0.5, 1.0], "year_weight": [0.0, 0.5]}
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"people_weight": (0.0, 4.0), "year_weight": (0.0, 4.0)}
+    linear: ClassVar[frozenset[str]] = frozenset({"people_weight", "year_weight"})
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> Content:
         X = self._check_fit_input(X, side)
@@ -307,6 +384,10 @@ class Content(ItemItem):
         hist = row.indices.astype(np.int64)
         sim = (self.features_[hist] @ self.features_[items].T).toarray()
         return hist, row.data[:, None].astype(np.float64) * sim
+
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """F F' is the content similarity; a truncated SVD of F gives vectors with the same inner products."""
+        return svd_vectors(self.features_, dims, self.seed, symmetric=True)
 
 
 def content_features(side: ItemSide, genre_weight: float, people_weight: float, year_weight: float) -> sp.csr_matrix:
@@ -342,6 +423,9 @@ class ALS(Recommender):
         "regularization": [0.1, 1.0, 10.0],
         "alpha": [1.0, 5.0, 20.0],
     }
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {
+        "factors": (4, 512), "regularization": (1e-4, 1e4), "alpha": (0.05, 1000.0),
+    }  # fmt: skip
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> ALS:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -377,6 +461,13 @@ class ALS(Recommender):
         weighted = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items].T)
         return hist, confidence[:, None] * (Yh @ weighted)
 
+    native_vectors: ClassVar[bool] = True
+
+    def item_vectors(self, dims: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """Unit item factors: inner product = cosine, as in similar_items."""
+        unit = normalize(self.item_factors_).astype(np.float32)
+        return unit, unit
+
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         unit = normalize(self.item_factors_)
         scores = unit[items] @ unit.T
@@ -386,22 +477,28 @@ class ALS(Recommender):
 
 
 class Hybrid(Recommender):
-    """(1 - weight) * z(collaborative) + weight * z(content), scores standardised per user.
+    """(1 - weight) * z(base) + weight * z(second), scores standardised per user; second = content by default.
 
     Standardising is linear per user, so contributions stay additive: each part's contributions are
     divided by that user's score spread and weighted like the scores.
     """
 
     name = "hybrid"
-    defaults: ClassVar[dict[str, Any]] = {"weight": 0.2, "base": "ease", "base_params": None, "content_params": None}
+    defaults: ClassVar[dict[str, Any]] = {
+        "weight": 0.2, "base": "ease", "base_params": None, "second": "content", "content_params": None,
+    }  # fmt: skip
     grid: ClassVar[dict[str, list[Any]]] = {"weight": [0.05, 0.1, 0.2, 0.3, 0.5]}
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"weight": (0.0, 1.0)}
+    linear: ClassVar[frozenset[str]] = frozenset({"weight"})
 
     def fit(self, X: sp.csr_matrix, side: ItemSide | None = None) -> Hybrid:
         X = self._check_fit_input(X, side)
         self.base_ = make_model(self.params["base"], seed=self.seed, **(self.params["base_params"] or {}))
         if not self.base_.personalised:
             raise ValueError("hybrid: the base model must be personalised")
-        self.content_ = Content(seed=self.seed, **(self.params["content_params"] or {}))
+        self.content_ = make_model(self.params["second"], seed=self.seed, **(self.params["content_params"] or {}))
+        if not self.content_.personalised:
+            raise ValueError("hybrid: the second model must be personalised")
         self.base_.fit(X, side)
         self.content_.fit(X, side)
         return self
@@ -426,8 +523,16 @@ class Hybrid(Recommender):
         return hist, (1 - w) * cb / sb[0, 0] + w * cc / sc[0, 0]
 
 
+class Blend(Hybrid):
+    """EASE and RP3beta, standardised per user and weighted: two strong item-item families in one score."""
+
+    name = "blend"
+    defaults: ClassVar[dict[str, Any]] = {**Hybrid.defaults, "weight": 0.5, "second": "rp3beta"}
+    grid: ClassVar[dict[str, list[Any]]] = {"weight": [0.2, 0.35, 0.5, 0.65, 0.8]}
+
+
 MODELS: dict[str, type[Recommender]] = {
-    m.name: m for m in (Popularity, RecentPopularity, ItemKNN, ALS, EASE, Content, Hybrid)
+    m.name: m for m in (Popularity, RecentPopularity, ItemKNN, ALS, EASE, RP3beta, Content, Hybrid, Blend)
 }
 
 

@@ -18,10 +18,10 @@ import scipy.sparse as sp
 from psycopg import sql
 
 from python_jobs.recsys.data import ItemSide, Ratings, Recency, cohort_user_ids, load_item_side, load_ratings, to_csr
-from python_jobs.recsys.explain import because
+from python_jobs.recsys.explain import because_block
 from python_jobs.recsys.models import Recommender, make_model
 from python_jobs.recsys.ranking import diversify, rank_blocks
-from python_jobs.warehouse import WarehouseError, log, replace_rows
+from python_jobs.warehouse import WarehouseError, connect, log, replace_rows
 
 
 def tuned_params(conn: psycopg.Connection, model: str) -> dict[str, Any] | None:
@@ -90,8 +90,7 @@ def recommend(
         because_item = np.full(top.shape, -1, dtype=np.int64)
         because_score = np.zeros(top.shape)
         if fitted.model.personalised:
-            for r, u in enumerate(block_users):
-                because_item[r], because_score[r] = because(fitted.model, fitted.liked, int(u), top[r])
+            because_item, because_score = because_block(fitted.model, fitted.liked, block_users, top)
         frames.append(
             pd.DataFrame(
                 {
@@ -177,6 +176,57 @@ def format_lists(frame: pd.DataFrame, fitted: Fitted, n_users: int) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class SimilarResult:
+    """Every film's n nearest films (matrix indices), their scores, and how the index did against exact search."""
+
+    items: np.ndarray
+    top: np.ndarray
+    scores: np.ndarray
+    index: str
+    recall_at_10: float | None = None
+    recall_sample: int = 0
+    seconds: dict[str, float] | None = None
+
+
+def similar_all(
+    model: Recommender, items: np.ndarray, n: int, index: str = "ann", recall_sample: int = 2000, seed: int = 0,
+    block: int = 512,
+) -> SimilarResult:  # fmt: skip
+    """Nearest films of every item: through an HNSW index over the model's film vectors (`ann`), or the
+    model's exact similar_items in blocks (`exact`). For `ann`, recall@10 is measured against exact
+    inner-product search over the same vectors on a seeded sample of `recall_sample` films."""
+    import time
+
+    from python_jobs.recsys.ann import HNSW, exact_search, recall_at_k
+
+    if index == "ann":
+        t0 = time.perf_counter()
+        query, database = model.item_vectors()
+        t1 = time.perf_counter()
+        hnsw = HNSW(database)
+        t2 = time.perf_counter()
+        top, scores = hnsw.search(query[items], n, exclude=items)
+        t3 = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(len(items), min(recall_sample, len(items)), replace=False))
+        k = min(10, n)
+        exact = exact_search(query[items[sample]], database, k, exclude=items[sample])
+        recall = recall_at_k(top[sample, :k], exact)
+        seconds = {"vectors": t1 - t0, "build": t2 - t1, "search": t3 - t2}
+        log(f"similar: HNSW over {database.shape[0]} films x {database.shape[1]} dims; recall@{k} {recall:.4f} "
+            f"against exact search on {len(sample)} films")  # fmt: skip
+        return SimilarResult(items, top, scores, "ann", recall, len(sample), seconds)
+    tops, all_scores = [], []
+    for start in range(0, len(items), block):
+        top, scores = model.similar_items(items[start : start + block], n)
+        tops.append(top)
+        all_scores.append(scores)
+        if start // block % 10 == 0:
+            log(f"similar: {min(start + block, len(items))}/{len(items)} films")
+    return SimilarResult(items, np.concatenate(tops), np.concatenate(all_scores), "exact")
+
+
 def similar_job(
     conn: psycopg.Connection,
     run_id: int,
@@ -185,38 +235,53 @@ def similar_job(
     n: int,
     threshold: float,
     seed: int,
-    block: int = 512,
+    index: str = "auto",
 ) -> int:
-    """Top-n similar films for every film with a positive rating; replaces this model's rows."""
+    """Top-n similar films for every film with a positive rating; replaces this model's rows.
+
+    index: `ann` (HNSW over the model's film vectors, recall@10 against exact search stored in the
+    run's parameters), `exact` (the model's own similar_items), `auto`: ann when the vectors are the
+    model's own similarity (ALS), exact for item-item models, whose lists are rows of W already and
+    whose SVD vectors agree with them on about half of the top 10 (ML-100K).
+    """
     fitted = fit_on_warehouse(conn, model, params, threshold, seed)
     if not fitted.model.personalised:
-        raise WarehouseError(f"{model} has no notion of similar films; use itemknn, ease, als, content or hybrid")
+        raise WarehouseError(f"{model} has no notion of similar films; use itemknn, ease, rp3beta, als or content")
     items = np.flatnonzero(np.asarray(fitted.liked.sum(axis=0)).ravel() > 0)
+    if index == "auto":
+        index = "ann" if fitted.model.native_vectors else "exact"
+    try:
+        result = similar_all(fitted.model, items, n, index, seed=seed)
+    except NotImplementedError as exc:
+        raise WarehouseError(f"{exc}: use --index exact") from exc
     film_ids = fitted.ratings.film_ids
-    frames = []
-    for start in range(0, len(items), block):
-        chunk = items[start : start + block]
-        try:
-            top, scores = fitted.model.similar_items(chunk, n)
-        except NotImplementedError as exc:
-            raise WarehouseError(str(exc)) from exc
-        frames.append(
-            pd.DataFrame(
-                {
-                    "film_id": np.repeat(film_ids[chunk], top.shape[1]),
-                    "rank": np.tile(np.arange(1, top.shape[1] + 1), len(chunk)),
-                    "similar_film_id": film_ids[top.ravel()],
-                    "score": scores.ravel().astype(np.float64),
-                }
-            )
-        )
-        if start // block % 10 == 0:
-            log(f"similar: {min(start + block, len(items))}/{len(items)} films")
-    frame = pd.concat(frames, ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "film_id": np.repeat(film_ids[items], result.top.shape[1]),
+            "rank": np.tile(np.arange(1, result.top.shape[1] + 1), len(items)),
+            "similar_film_id": film_ids[result.top.ravel()],
+            "score": result.scores.ravel().astype(np.float64),
+        }
+    )
     frame = frame[np.isfinite(frame["score"]) & (frame["score"] > 0)]
     frame.insert(0, "model", model)
     frame.insert(0, "run_id", run_id)
-    return replace_rows(conn, "ml.similar_films", frame, sql.SQL("model = %s"), (model,))
+    n_rows = replace_rows(conn, "ml.similar_films", frame, sql.SQL("model = %s"), (model,))
+    note = {"index": result.index}
+    if result.recall_at_10 is not None:
+        note.update(ann_recall_at_10=round(result.recall_at_10, 4), ann_recall_sample=result.recall_sample)
+        print(f"similar: {len(items)} films through an HNSW index, recall@10 against exact search "
+              f"{result.recall_at_10:.4f} (on {result.recall_sample} films)")  # fmt: skip
+    note_run(run_id, note)
+    return n_rows
+
+
+def note_run(run_id: int, note: dict[str, Any]) -> None:
+    """Add figures to the run's row in ops.insight_runs (its own autocommit connection, as job_run's bookkeeping:
+    the job's connection must not hold that row's lock when the run is marked finished)."""
+    with connect(autocommit=True) as book:
+        book.execute("update ops.insight_runs set parameters = parameters || %s::jsonb where run_id = %s",
+                     (json.dumps(note), run_id))  # fmt: skip
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, Any] | None:

@@ -291,3 +291,29 @@ def test_a_run_killed_mid_write_leaves_the_previous_output(planted_db):
     pd.testing.assert_frame_equal(before, after)
     runs = query(db, "select job, status from ops.insight_runs order by run_id")
     assert runs["status"].tolist() == ["succeeded", "running"]
+
+
+def test_similar_stores_the_index_recall_against_exact_search_in_its_run(planted_db):
+    db, _, _ = planted_db
+    run("similar", "--model", "als", "-n", "5")
+    note = query(db, "select parameters->>'index' as index, (parameters->>'ann_recall_at_10')::float as recall "
+                     "from ops.insight_runs where job = 'similar' and status = 'succeeded' "
+                     "order by run_id desc limit 1")
+    assert note["index"][0] == "ann" and note["recall"][0] >= 0.9
+
+
+def test_evaluate_reuses_a_stored_tuning_while_the_data_is_unchanged(planted_db, capsys):
+    db, _, _ = planted_db
+    run("evaluate", "--models", "popularity,ease", "--bootstrap", "0")
+    run("evaluate", "--models", "popularity,ease", "--bootstrap", "0")
+    runs = query(db, "select run_id, protocol->>'tuning' as tuning, count(*) filter (where stage = 'validation') as v "
+                     "from ml.evaluation_runs group by 1, 2 order by 1 desc limit 2")
+    assert runs["tuning"][0].startswith("reused from run") and runs["v"][0] == 0
+    assert runs["tuning"][1] == "validation grid" and runs["v"][1] > 0
+    first, second = (int(r) for r in runs["run_id"])
+    chosen = query(db, "select run_id, parameters from ml.evaluation_runs where stage = 'test' and model = 'ease' "
+                       f"and run_id in ({first}, {second})")
+    assert chosen["parameters"][0] == chosen["parameters"][1]
+    run("evaluate", "--models", "popularity,ease", "--bootstrap", "0", "--retune")
+    last = query(db, "select protocol->>'tuning' as tuning from ml.evaluation_runs order by run_id desc limit 1")
+    assert last["tuning"][0] == "validation grid"
