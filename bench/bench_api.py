@@ -196,11 +196,12 @@ def describe(db: str) -> str:
             "select coalesce(sum(ratings_count), 0) from marts.cohort_film_stats where cohort_id = 'everyone'"
         ).fetchone()[0]
         films = conn.execute("select count(*) from marts.film_catalog").fetchone()[0]
-        cohorts = conn.execute("select count(distinct cohort_id) from marts.film_rankings").fetchone()[0]
-        rows = conn.execute("select count(*) from marts.film_rankings").fetchone()[0]
+        cohorts, rows = conn.execute(
+            "select count(distinct cohort_id), coalesce(sum(ranked_films), 0) from marts.film_ranking_parameters"
+        ).fetchone()
     return (
         f"database `{db}`: {ratings:,} ratings in cohort everyone, {films:,} films, {cohorts} cohorts, "
-        f"{rows:,} film_rankings rows"
+        f"{rows:,} film_rankings rows (ranked on read)"
     )
 
 

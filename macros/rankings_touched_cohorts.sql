@@ -17,7 +17,7 @@
 {% endmacro %}
 
 {#- The touched cohorts as a list of quoted literals for `cohort_id in (...)`, read when the model is
-    compiled: a plain list lets PostgreSQL push the filter into int_film_rankings_scored's window functions
+    compiled: a plain list lets PostgreSQL push the filter into the window functions of the views it reads
     (a semi-join would score every cohort first). -#}
 {% macro rankings_touched_cohorts(relation) %}
     {{ return(query_as_literal_list(rankings_touched_cohorts_sql(relation), quote=true)) }}

@@ -4,8 +4,9 @@ Each function takes a psycopg connection and returns plain rows (dicts); the API
 and write no SQL of their own. Identifiers are never taken from a caller: the SQL text is fixed, and the
 optional filters of a ranking page are fixed fragments chosen by which parameters are present.
 
-Indexes used (models/marts/**): film_rankings (cohort_id, strategy, rank) for pages and the skip scan of
-cohorts and strategies; film_catalog (film_id); ranking_insights, cohort_film_stats, cohort_divergence
+Indexes used (models/marts/**): film_rankings is a view that ranks on read: a page filtered by cohort and
+strategy reaches int_cohort_film_distribution (cohort_id, film_id) and film_ranking_parameters (cohort_id,
+strategy), which also lists the cohorts and strategies; film_catalog (film_id); ranking_insights, cohort_film_stats, cohort_divergence
 (cohort_id, film_id); list_films (list_id, film_id); cohort_overlap (strategy, cohort_a, …); person_stats
 (cohort_id, person_role, person_id); user_activity (user_id, event_at); activity_digest (cohort_id,
 week_start). recommendations_explained and similar_films_explained have no index yet (a scan; cached).
@@ -30,7 +31,8 @@ Row = dict[str, Any]
 # --------------------------------------------------------------------------------------------- version
 
 # The marts version: each mart table's oid, relfilenode and last manual ANALYZE (every mart is analyzed
-# by its post-hook in the transaction that writes it, see dbt_project.yml). A table materialization swaps
+# by its post-hook in the transaction that writes it, see dbt_project.yml), and those of the intermediate
+# tables the marts' views read (film_rankings ranks on read from int_cohort_film_distribution). A table materialization swaps
 # the relation at commit; an incremental one keeps its relation, so its ANALYZE time is what moves, and
 # that time is visible before the build's transaction commits: `writing` is true while another session
 # holds a write lock on a mart (RowExclusiveLock from its first write to its commit, ShareUpdateExclusive
@@ -50,7 +52,7 @@ with marts as materialized (
         coalesce(array_agg(c.oid), '{}') as oids
     from pg_catalog.pg_class as c
     inner join pg_catalog.pg_namespace as n on c.relnamespace = n.oid
-    where n.nspname = 'marts' and c.relkind in ('r', 'p', 'm')
+    where n.nspname in ('marts', 'intermediate') and c.relkind in ('r', 'p', 'm')
 )
 select
     md5(marts.fingerprint) as version,
@@ -82,36 +84,11 @@ def marts_version(conn: psycopg.Connection) -> MartsVersion:
 
 # ------------------------------------------------------------------------------------------- catalogue
 
-# Every (cohort, strategy) of film_rankings with its ranked_films, by a skip scan of the unique index
-# (cohort_id, strategy, rank): one index probe per pair, never a scan of the mart.
+# Every (cohort, strategy) that ranks a film, with its ranked_films: one row each in film_ranking_parameters.
 COHORT_STRATEGIES_SQL = """
-with recursive pairs as (
-    (
-        select r.cohort_id, r.strategy
-        from marts.film_rankings as r
-        order by r.cohort_id, r.strategy
-        limit 1
-    )
-    union all
-    select nxt.cohort_id, nxt.strategy
-    from pairs
-    cross join lateral (
-        select r.cohort_id, r.strategy
-        from marts.film_rankings as r
-        where (r.cohort_id, r.strategy) > (pairs.cohort_id, pairs.strategy)
-        order by r.cohort_id, r.strategy
-        limit 1
-    ) as nxt
-)
-select
-    pairs.cohort_id,
-    pairs.strategy,
-    (
-        select r.ranked_films
-        from marts.film_rankings as r
-        where r.cohort_id = pairs.cohort_id and r.strategy = pairs.strategy and r.rank = 1
-    ) as ranked_films
-from pairs
+select p.cohort_id, p.strategy, p.ranked_films
+from marts.film_ranking_parameters as p
+order by p.cohort_id, p.strategy
 """
 
 # Cohorts with logged films but no ranked one (diary-only), by a skip scan of cohort_film_stats.
@@ -256,8 +233,18 @@ from marts.film_rankings as r
 inner join marts.film_catalog as c on r.film_id = c.film_id
 left join marts.ranking_insights as i on r.cohort_id = i.cohort_id and r.film_id = i.film_id
 left join marts.cohort_film_stats as s on r.cohort_id = s.cohort_id and r.film_id = s.film_id
-where r.cohort_id = %(cohort_id)s and r.strategy = %(strategy)s and r.rank > %(after_rank)s
+where r.cohort_id = %(cohort_id)s and r.strategy = %(strategy)s and r.rank = any(array(select page.rank from page))
+order by r.rank
 """
+
+# film_rankings ranks on read (a view): the page's ranks are found first from the keys and scores alone, then
+# only those rows are read whole, so a score's parts are computed for the page, not for the whole cohort.
+RANKINGS_PAGE = """
+with page as (
+    select r.rank
+    from marts.film_rankings as r
+    inner join marts.film_catalog as c on r.film_id = c.film_id
+    where r.cohort_id = %(cohort_id)s and r.strategy = %(strategy)s and r.rank > %(after_rank)s"""
 
 # The optional filters: fixed text, one per parameter; only their values come from the caller.
 RANKING_FILTERS: dict[str, str] = {
@@ -288,7 +275,8 @@ class RankingSlice:
 def rankings_query(active: Iterable[str]) -> sql.Composed:
     clauses = [sql.SQL(RANKING_FILTERS[name]) for name in RANKING_FILTERS if name in set(active)]
     where = sql.SQL("").join(sql.SQL("\n    and ") + c for c in clauses)
-    return sql.SQL(RANKINGS_SELECT) + where + sql.SQL("\norder by r.rank\nlimit %(limit)s")
+    page = sql.SQL(RANKINGS_PAGE) + where + sql.SQL("\n    order by r.rank\n    limit %(limit)s\n)")
+    return page + sql.SQL(RANKINGS_SELECT)
 
 
 def rankings(
