@@ -6,8 +6,8 @@ optional filters of a ranking page are fixed fragments chosen by which parameter
 
 Indexes used (models/marts/**): film_rankings is a view that ranks on read: a page filtered by cohort and
 strategy reaches int_cohort_film_distribution (cohort_id, film_id) and film_ranking_parameters (cohort_id,
-strategy), which also lists the cohorts and strategies; film_catalog (film_id); ranking_insights, cohort_film_stats, cohort_divergence
-(cohort_id, film_id); list_films (list_id, film_id); cohort_overlap (strategy, cohort_a, …); person_stats
+strategy), which also lists the cohorts and strategies; film_catalog (film_id); ranking_insights,
+cohort_film_stats, cohort_divergence (cohort_id, film_id); list_films (list_id, film_id); cohort_overlap (strategy, cohort_a, …); person_stats
 (cohort_id, person_role, person_id); user_activity (user_id, event_at); activity_digest (cohort_id,
 week_start). recommendations_explained and similar_films_explained have no index yet (a scan; cached).
 """
@@ -31,8 +31,9 @@ Row = dict[str, Any]
 # --------------------------------------------------------------------------------------------- version
 
 # The marts version: each mart table's oid, relfilenode and last manual ANALYZE (every mart is analyzed
-# by its post-hook in the transaction that writes it, see dbt_project.yml), and those of the intermediate
-# tables the marts' views read (film_rankings ranks on read from int_cohort_film_distribution). A table materialization swaps
+# by its post-hook in the transaction that writes it, see dbt_project.yml), and those of the
+# intermediate tables the marts' views read (film_rankings ranks on read from
+# int_cohort_film_distribution). A table materialization swaps
 # the relation at commit; an incremental one keeps its relation, so its ANALYZE time is what moves, and
 # that time is visible before the build's transaction commits: `writing` is true while another session
 # holds a write lock on a mart (RowExclusiveLock from its first write to its commit, ShareUpdateExclusive
