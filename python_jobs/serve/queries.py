@@ -9,7 +9,8 @@ strategy reaches int_cohort_film_distribution (cohort_id, film_id) and film_rank
 strategy), which also lists the cohorts and strategies; film_catalog (film_id); ranking_insights,
 cohort_film_stats, cohort_divergence (cohort_id, film_id); list_films (list_id, film_id); cohort_overlap
 (strategy, cohort_a, …); person_stats (cohort_id, person_role, person_id); user_activity (user_id, event_at);
-activity_digest (cohort_id, week_start). recommendations_explained and similar_films_explained have no index yet (a scan; cached).
+activity_digest (cohort_id, week_start). recommendations_explained and similar_films_explained have no index
+yet (a scan; cached).
 """
 
 from __future__ import annotations
