@@ -16,7 +16,7 @@
 {% endmacro %}
 
 {#- z-score of x from stored moments: (x - mean) / population sd, 0 when x is NULL or there is no spread
-    (the same definition as macros/z_score.sql, with the moments aggregated once per cohort). -#}
+    (film_ranking_parameters aggregates the moments once per cohort; film_rankings applies them per film). -#}
 {% macro z_from_moments(x, mean, sd) %}
     coalesce((({{ x }})::numeric - ({{ mean }})::numeric) / nullif(({{ sd }})::numeric, 0), 0)
 {% endmacro %}
