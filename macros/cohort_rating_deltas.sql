@@ -12,25 +12,15 @@
     before-images replaced after lo, and the moved members' own ratings (by user_id).
     Needs no leading `with`; leaves no trailing comma. -#}
 {% macro cohort_rating_deltas(lo, hi) %}
-current_rating_rows as (
+current_rating_rows as not materialized (
     select * from {{ source('raw', 'ratings') }}
 ),
 
-rating_before_images as (
+rating_before_images as not materialized (
     select * from {{ source('ops', 'rating_versions') }}
 ),
 
-current_member_rows as (
-    select * from {{ source('raw', 'cohort_members') }}
-),
-
-member_before_images as (
-    select * from {{ source('ops', 'cohort_member_versions') }}
-),
-
-known_cohorts as (
-    select cohort_id from {{ source('raw', 'cohorts') }}
-),
+{{ cohort_member_moves(lo, hi) }},
 
 -- rating versions that enter (+1) or leave (-1) the live set between lo and hi
 rating_changes as (
@@ -45,36 +35,6 @@ rating_changes as (
     select user_id, film_id, rating, liked as is_liked, favorite as is_favorite, rated_at, -1 as sign
     from rating_before_images
     where replaced_by > {{ lo }} and replaced_by <= {{ hi }} and batch_id <= {{ lo }} and not deleted
-),
-
--- every version of the memberships that changed in the window, current rows included
-moved_member_versions as (
-    select cohort_id, user_id, deleted, batch_id, 9223372036854775807 as replaced_by
-    from current_member_rows
-    where (cohort_id, user_id) in (
-        select cohort_id, user_id from current_member_rows where batch_id > {{ lo }} and batch_id <= {{ hi }}
-        union
-        select cohort_id, user_id from member_before_images where replaced_by > {{ lo }} and batch_id <= {{ hi }}
-    )
-    union all
-    select cohort_id, user_id, deleted, batch_id, replaced_by
-    from member_before_images
-    where (cohort_id, user_id) in (
-        select cohort_id, user_id from current_member_rows where batch_id > {{ lo }} and batch_id <= {{ hi }}
-        union
-        select cohort_id, user_id from member_before_images where replaced_by > {{ lo }} and batch_id <= {{ hi }}
-    )
-),
-
-moved_members as (
-    select
-        cohort_id,
-        user_id,
-        coalesce(bool_or(batch_id <= {{ lo }} and replaced_by > {{ lo }} and not deleted), false) as member_lo,
-        coalesce(bool_or(batch_id <= {{ hi }} and replaced_by > {{ hi }} and not deleted), false) as member_hi
-    from moved_member_versions
-    where cohort_id in (select known_cohorts.cohort_id from known_cohorts)
-    group by cohort_id, user_id
 ),
 
 -- the cohorts, at hi, of the users whose ratings changed (members whose membership moved are handled below)

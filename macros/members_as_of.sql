@@ -13,3 +13,24 @@
         batch_id <= {{ as_of }} and replaced_by > {{ as_of }} and not deleted
         and cohort_id in (select cohort_id from {{ source('raw', 'cohorts') }})
 {% endmacro %}
+
+{#- Whether user `user_expr` was a member of cohort `cohort_expr` after batch `as_of`, as a boolean
+    expression of two primary-key lookups (for correlated use; members_as_of for sets). -#}
+{% macro is_member_as_of(as_of, cohort_expr, user_expr) %}
+(
+    exists (
+        select 1
+        from {{ source('raw', 'cohort_members') }} as member_now
+        where
+            member_now.cohort_id = {{ cohort_expr }} and member_now.user_id = {{ user_expr }}
+            and member_now.batch_id <= {{ as_of }} and not member_now.deleted
+    )
+    or exists (
+        select 1
+        from {{ source('ops', 'cohort_member_versions') }} as member_then
+        where
+            member_then.cohort_id = {{ cohort_expr }} and member_then.user_id = {{ user_expr }}
+            and member_then.batch_id <= {{ as_of }} and member_then.replaced_by > {{ as_of }} and not member_then.deleted
+    )
+)
+{% endmacro %}

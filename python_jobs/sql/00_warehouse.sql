@@ -111,6 +111,23 @@ create table if not exists ops.dbt_invocations (
     started_at timestamptz not null default clock_timestamp()
 );
 
+-- What each incremental build of user_activity changed, for the marts maintained from it (activity_digest):
+-- one row per event that left (sign -1) or appeared (+1), tagged with the window_hi of the build that wrote
+-- it; an unchanged event re-derived by the build appears once with each sign. A build that rebuilt
+-- user_activity whole leaves one row with sign 0 and event_type 'rebuilt' instead: its readers rebuild
+-- whole too. producer: 'schema.table' of the user_activity that wrote the row (marts and marts_full apart).
+-- on-run-end prunes rows no model's window can still read (macros/prune_before_images.sql).
+create table if not exists ops.user_activity_changes (
+    producer text not null,
+    window_hi bigint not null,
+    sign smallint not null,
+    user_id bigint,
+    film_id bigint,
+    event_type text not null,
+    event_date date
+);
+create index if not exists user_activity_changes_window_idx on ops.user_activity_changes (producer, window_hi);
+
 create table if not exists raw.users (
     user_id bigint primary key,
     username text,

@@ -4,9 +4,10 @@ ML-100K is replayed through the real loader in time-ordered batches, then a batc
 ratings, a batch of deletions (one of which removes the last rating of a cohort's film), a
 membership change through the loader (users change occupation) and one through a saved cohort.
 After every batch the incremental build is compared with a --full-refresh build of the same data
-in the `_full` schemas, row for row and value for value. The ML-100K replay checks cohort_film_stats
-and user_activity; the generated replay (likes, diary, follow-graph and saved cohorts) checks every
-incremental model, the ranking marts included.
+in the `_full` schemas, row for row and value for value. The ML-100K replay checks cohort_film_stats,
+user_activity, int_user_streaks and activity_digest; the generated replay (likes, diary, follow-graph and
+saved cohorts) checks every incremental model, the ranking marts included. The models maintained from
+user_activity's change log must also have applied each window as a delta (not rebuilt whole).
 """
 
 from __future__ import annotations
@@ -57,10 +58,25 @@ def differing_rows(conn, schema: str, model: str) -> tuple[int, int, int]:
     return inc, full, diff
 
 
-def build_and_compare(dbname: str, step: str, select: str = "+config.materialized:incremental") -> dict[str, int]:
-    """Incremental run, full refresh into *_full, then every incremental model of the selection compared."""
+def run_sql_of(dbname: str, path: str) -> str:
+    """The SQL dbt last compiled for the model at models/`path` (target/compiled)."""
+    return (ROOT / "target" / "tests" / dbname / "compiled" / "film_cohorts" / "models" / path).read_text()
+
+
+# models maintained from user_activity's change log, and the mark of their delta branch in the SQL they ran
+FROM_ACTIVITY_LOG = ("marts/activity/activity_digest.sql", "intermediate/activity/int_user_streaks.sql")
+DELTA_MARK = "event_changes as ("
+
+
+def build_and_compare(
+    dbname: str, step: str, select: str = "+config.materialized:incremental", delta: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """Incremental run, full refresh into *_full, then every incremental model of the selection compared.
+    `delta`: models (paths under models/) whose incremental run must have applied the window as a delta."""
     only = ["--select", select]
     run_dbt(dbname, "run", *only)
+    for path in delta:
+        assert DELTA_MARK in run_sql_of(dbname, path), f"after {step}: {path} rebuilt whole instead of a delta"
     run_dbt(dbname, "run", "--full-refresh", *only, "--vars", '{"schema_suffix": "_full"}')
     sizes = {}
     with warehouse.connect(dbname) as conn:
@@ -72,7 +88,7 @@ def build_and_compare(dbname: str, step: str, select: str = "+config.materialize
     return sizes
 
 
-ML100K_MARTS = "+cohort_film_stats +user_activity"
+ML100K_MARTS = "+cohort_film_stats +activity_digest"
 
 
 def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
@@ -87,7 +103,7 @@ def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
     for i, part in enumerate(parts):
         with warehouse.connect(db) as conn:
             movielens.load_movielens(conn, ml100k.write_folder(tmp_path / f"batch{i}", part))
-        sizes.append(build_and_compare(db, f"batch {i}", ML100K_MARTS))
+        sizes.append(build_and_compare(db, f"batch {i}", ML100K_MARTS, delta=FROM_ACTIVITY_LOG if i else ()))
     assert "cohort_film_stats" in sizes[-1]
     assert sizes[0]["cohort_film_stats"] < sizes[-1]["cohort_film_stats"]
 
@@ -101,7 +117,7 @@ def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
         assert conn.execute("select count(*) from raw.ratings where rating::int = %s and user_id = %s and film_id = %s",
                             (int(changed.iloc[0].rating), int(changed.iloc[0].user_id),
                              int(changed.iloc[0].film_id))).fetchone()[0] == 1  # fmt: skip
-    build_and_compare(db, "changed ratings", ML100K_MARTS)
+    build_and_compare(db, "changed ratings", ML100K_MARTS, delta=FROM_ACTIVITY_LOG)
 
     # deletions, including the only rating a small cohort gave some film: that pair must disappear
     with warehouse.connect(db) as conn:
@@ -117,7 +133,7 @@ def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
         gone = ratings.sample(300, random_state=2)[["user_id", "film_id"]]
         gone = pd.concat([gone, pd.DataFrame({"user_id": [user], "film_id": [lonely[1]]})]).drop_duplicates()
         cohorts.retract_ratings(conn, gone)
-    build_and_compare(db, "deletions", ML100K_MARTS)
+    build_and_compare(db, "deletions", ML100K_MARTS, delta=FROM_ACTIVITY_LOG)
     with warehouse.connect(db) as conn:
         assert (
             conn.execute(
@@ -134,17 +150,17 @@ def test_incremental_marts_equal_full_refresh_after_every_batch(db, tmp_path):
         # the same ratings file as batch 0 (already loaded: skipped), a changed users file
         movielens.load_movielens(conn, ml100k.write_folder(tmp_path / "moved", first_part, users))
         assert conn.execute("select count(*) from raw.cohort_members where deleted").fetchone()[0] > 0
-    build_and_compare(db, "occupation changes", ML100K_MARTS)
+    build_and_compare(db, "occupation changes", ML100K_MARTS, delta=FROM_ACTIVITY_LOG)
 
     # a saved cohort defined, then shrunk
     with warehouse.connect(db) as conn:
         cohorts.define_cohort(conn, "saved:friends", [1, 2, 3, 4, 5, 6], name="Friends")
-    after_define = build_and_compare(db, "new saved cohort", ML100K_MARTS)
+    after_define = build_and_compare(db, "new saved cohort", ML100K_MARTS, delta=FROM_ACTIVITY_LOG)
     with warehouse.connect(db) as conn:
         cohorts.change_members(conn, "saved:friends", [5, 6], remove=True)
         before = conn.execute("select count(*) from marts.cohort_film_stats where cohort_id = 'saved:friends'")
         assert before.fetchone()[0] > 0
-    after_shrink = build_and_compare(db, "members removed", ML100K_MARTS)
+    after_shrink = build_and_compare(db, "members removed", ML100K_MARTS, delta=FROM_ACTIVITY_LOG)
     assert after_shrink["cohort_film_stats"] < after_define["cohort_film_stats"]
 
 
@@ -162,7 +178,7 @@ def test_incremental_marts_equal_full_refresh_on_generated_batches(db):
     for i in range(plan.batches):
         with warehouse.connect(db) as conn:
             plan.write_batch(conn, i)
-        sizes.append(build_and_compare(db, f"generated batch {i}"))
+        sizes.append(build_and_compare(db, f"generated batch {i}", delta=FROM_ACTIVITY_LOG if i else ()))
     assert sizes[-1]["user_activity"] > sizes[0]["user_activity"]
     with warehouse.connect(db) as conn:
         kinds = dict(conn.execute("select event_type, count(*) from marts.user_activity group by 1").fetchall())

@@ -6,7 +6,9 @@
     Incremental at (user, film) granularity: the window touches every (user, film) with a rating or
     diary row that changed in it (new, updated or tombstoned); the pre-hook deletes those pairs' events
     and the model re-derives them from the pairs' current rows. An event depends only on the rows of its
-    own (user, film), so untouched pairs are unchanged and the result equals a full refresh.
+    own (user, film), so untouched pairs are unchanged and the result equals a full refresh. Both hooks
+    log what they deleted and wrote to ops.user_activity_changes (macros/user_activity_changes.sql),
+    from which int_user_streaks and activity_digest are maintained.
 -#}
 {{
     config(
@@ -18,7 +20,6 @@
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['user_id', 'event_at']},
-            {'columns': ['film_id']},
             {'columns': ['event_at']},
         ],
         pre_hook=[
@@ -26,7 +27,9 @@
             "{{ user_activity_delete_touched(this) }}",
         ],
         post_hook=[
+            "{{ user_activity_log_written(this) }}",
             "{{ incremental_window_close(this) }}",
+            "{{ ensure_partial_index(this, 'user_activity_film_time', 'film_id, event_at') }}",
             "{{ ensure_partial_index(this, 'user_activity_rated', 'user_id', include='film_id, rating', where=\"event_type = 'rated'\") }}",
         ],
     )
