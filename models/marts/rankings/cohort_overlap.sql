@@ -54,8 +54,14 @@ chosen_pairs as (
         )
 ),
 
+-- keys and ranks only: the view then computes no score components
 rankings as (
-    select * from {{ ref('film_rankings') }}
+    select
+        cohort_id,
+        strategy,
+        film_id,
+        rank
+    from {{ ref('film_rankings') }}
     where rank <= {{ depths | max }}
 ),
 
@@ -104,27 +110,39 @@ pairs as (
             and a.top_n = b.top_n
 ),
 
-shared as (
+-- each chosen pair with cohort_a's list, materialized so the planner starts from the pairs (joining every
+-- cohort's list to every other's on film first is 30x the rows)
+pair_films as materialized (
     select
+        chosen_pairs.cohort_a,
+        chosen_pairs.cohort_b,
         a.strategy,
-        a.cohort_id as cohort_a,
-        b.cohort_id as cohort_b,
-        depths.top_n,
-        count(*) as shared_films,
-        sum(tail_weights.tail_weight) as weighted_agreement
+        a.film_id,
+        a.rank as rank_a
     from chosen_pairs
     inner join rankings as a
         on chosen_pairs.cohort_a = a.cohort_id
+),
+
+shared as (
+    select
+        pair_films.strategy,
+        pair_films.cohort_a,
+        pair_films.cohort_b,
+        depths.top_n,
+        count(*) as shared_films,
+        sum(tail_weights.tail_weight) as weighted_agreement
+    from pair_films
     inner join rankings as b
         on
-            chosen_pairs.cohort_b = b.cohort_id
-            and a.strategy = b.strategy
-            and a.film_id = b.film_id
+            pair_films.cohort_b = b.cohort_id
+            and pair_films.strategy = b.strategy
+            and pair_films.film_id = b.film_id
     inner join depths
-        on greatest(a.rank, b.rank) <= depths.top_n
+        on greatest(pair_films.rank_a, b.rank) <= depths.top_n
     inner join tail_weights
-        on depths.top_n = tail_weights.top_n and greatest(a.rank, b.rank) = tail_weights.from_depth
-    group by a.strategy, a.cohort_id, b.cohort_id, depths.top_n
+        on depths.top_n = tail_weights.top_n and greatest(pair_films.rank_a, b.rank) = tail_weights.from_depth
+    group by pair_films.strategy, pair_films.cohort_a, pair_films.cohort_b, depths.top_n
 ),
 
 final as (
