@@ -51,6 +51,25 @@
     {{ return({'lo': lo, 'hi': row[1] | int}) }}
 {% endmacro %}
 
+{#- Project-level hooks (dbt_project.yml), the one place an incremental model joins the mechanism: every
+    model gets them, and they open / close the batch window of the incremental ones (a no-op elsewhere).
+    They run before the model's own pre-hooks and before its own post-hooks. -#}
+{% macro batch_window_open_if_incremental(relation) %}
+    {%- if model.config.materialized == 'incremental' -%}
+    {{ incremental_window_open(relation) }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{% endmacro %}
+
+{% macro batch_window_close_if_incremental(relation) %}
+    {%- if model.config.materialized == 'incremental' -%}
+    {{ incremental_window_close(relation) }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{% endmacro %}
+
 {#- pre-hook: record the window this build of the model processes (the bounds the model was compiled with). -#}
 {% macro incremental_window_open(relation) %}
     {%- set w = batch_window_bounds(relation) -%}

@@ -20,10 +20,8 @@
             {'columns': ['user_id', 'streak_start'], 'unique': true},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this) }}",
             "{{ user_activity_reader_reset(this) }}",
         ],
-        post_hook=["{{ incremental_window_close(this) }}"],
     )
 }}
 

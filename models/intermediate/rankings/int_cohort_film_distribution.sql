@@ -24,8 +24,7 @@
             {'columns': ['cohort_id', 'film_id'], 'unique': true},
             {'columns': ['film_id']},
         ],
-        pre_hook=["{{ incremental_window_open(this) }}"],
-        post_hook=["{{ incremental_window_close(this) }}", "analyze {{ this }}"],
+        post_hook=["analyze {{ this }}"],
     )
 }}
 

@@ -27,11 +27,9 @@
         contract={'enforced': true},
         indexes=[{'columns': ['cohort_id', 'week_start'], 'unique': true}],
         pre_hook=[
-            "{{ incremental_window_open(this) }}",
             "{{ user_activity_reader_reset(this) }}",
         ],
         post_hook=[
-            "{{ incremental_window_close(this) }}",
             "{{ ensure_partial_index(this, 'activity_digest_streak_holder', 'longest_streak_user_id') }}",
         ],
     )

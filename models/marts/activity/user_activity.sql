@@ -23,12 +23,10 @@
             {'columns': ['event_at']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this) }}",
             "{{ user_activity_delete_touched(this) }}",
         ],
         post_hook=[
             "{{ user_activity_log_written(this) }}",
-            "{{ incremental_window_close(this) }}",
             "{{ ensure_partial_index(this, 'user_activity_film_time', 'film_id, event_at') }}",
             "{{ ensure_partial_index(this, 'user_activity_rated', 'user_id', include='film_id, rating', where=\"event_type = 'rated'\") }}",
         ],

@@ -5,11 +5,12 @@
     loves / hates: |delta| of at least loves_min_delta / hates_min_delta stars on at least
     divergence_min_ratings cohort ratings (seeds/ranking_parameters.csv).
 
-    Incremental: a batch window touches whole cohorts (membership or member rating changes) and
-    changed films in every cohort (macros/rankings_changed_films.sql: the film's everyone-average
-    or its raw.films row moved). The pre-hook deletes both and the model recomputes them; every
-    other row depends on nothing that changed, and the figures are exact numeric, so the result
-    equals a full refresh. Seed changes need --full-refresh.
+    Incremental: a row depends only on its own (cohort, film) distribution row and the film's site-wide
+    reference, so a batch window touches changed films in every cohort (macros/rankings_changed_films.sql:
+    a rating of the film changed, or its raw.films row) and the films of members who joined or left a
+    cohort, in that cohort (macros/divergence_touched.sql), never whole cohorts. The pre-hook deletes
+    them and the model recomputes them; every other row depends on nothing that changed, and the figures
+    are exact numeric, so the result equals a full refresh. Seed changes need --full-refresh.
 -#}
 {{
     config(
@@ -23,10 +24,8 @@
             {'columns': ['film_id']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this) }}",
-            "{{ rankings_delete_touched(this, include_changed_films=true) }}",
+            "{{ divergence_delete_touched(this) }}",
         ],
-        post_hook=["{{ incremental_window_close(this) }}"],
     )
 }}
 
@@ -59,8 +58,8 @@ rated as (
         select rated.*
         from rated
         where
-            rated.cohort_id in ({{ rankings_touched_cohorts(this) }})
-            or rated.film_id in ({{ rankings_changed_films(this) }})
+            rated.film_id in ({{ rankings_changed_films(this) }})
+            or (rated.cohort_id, rated.film_id) in ({{ divergence_moved_pairs_sql(this) }})
     ),
 
 {% else %}

@@ -24,10 +24,8 @@
             {'columns': ['film_id']},
         ],
         pre_hook=[
-            "{{ incremental_window_open(this) }}",
             "{{ rankings_delete_touched(this, include_changed_films=true) }}",
         ],
-        post_hook=["{{ incremental_window_close(this) }}"],
     )
 }}
 
