@@ -276,11 +276,7 @@ streaks as not materialized (
             streak_candidates.user_id,
             streak_candidates.streak_days
         from streak_candidates
-        cross join lateral generate_series(
-            date_trunc('week', streak_candidates.streak_start::timestamp),
-            date_trunc('week', streak_candidates.streak_end::timestamp),
-            interval '7 days'
-        ) as weeks (week_start)
+        cross join lateral {{ streak_week_starts('streak_candidates') }} as weeks (week_start)
     ),
 
     -- weeks whose stored streak holder left the cohort or no longer has that streak there
@@ -586,11 +582,7 @@ streaks as not materialized (
             streaks.streak_days,
             weeks.week_start::date as week_start
         from streaks
-        cross join lateral generate_series(
-            date_trunc('week', streaks.streak_start::timestamp),
-            date_trunc('week', streaks.streak_end::timestamp),
-            interval '7 days'
-        ) as weeks (week_start)
+        cross join lateral {{ streak_week_starts('streaks') }} as weeks (week_start)
     ),
 
     week_streaks as (
