@@ -7,6 +7,11 @@
     instead of the events' history. A whole rebuild of user_activity (first build, --full-refresh, a
     window from batch 0) logs no events but a 'rebuilt' marker, and its readers rebuild whole as well. -#}
 
+{#- A pair's events are found by the index on (user_id, event_at), the user's few hundred events filtered by
+    film: `film_id + 0` keeps the planner from AND-ing in the index on (film_id, event_at), which reads every
+    event of the film (thousands) for each pair: 10 s instead of 2 s for a 1% batch at SIZE=small. -#}
+{% macro user_activity_film_unindexed(events) %}({{ events }}.film_id + 0){% endmacro %}
+
 {% macro user_activity_changes_table() %}
     {{ return(api.Relation.create(database=target.database, schema='ops', identifier='user_activity_changes')) }}
 {% endmacro %}
@@ -30,12 +35,10 @@
 
     removed as (
         delete from {{ relation }} as events
-        where (events.user_id, events.film_id) in (
-            select
-                touched_pairs.user_id,
-                touched_pairs.film_id
-            from touched_pairs
-        )
+        using touched_pairs
+        where
+            events.user_id = touched_pairs.user_id
+            and {{ user_activity_film_unindexed('events') }} = touched_pairs.film_id
         returning events.user_id, events.film_id, events.event_type, events.event_date
     )
 
@@ -76,8 +79,11 @@
 
     insert into {{ user_activity_changes_table() }} (producer, window_hi, sign, user_id, film_id, event_type, event_date)
     select '{{ key }}', {{ hi }}, 1, events.user_id, events.film_id, events.event_type, events.event_date
-    from {{ relation }} as events
-    where (events.user_id, events.film_id) in (select touched_pairs.user_id, touched_pairs.film_id from touched_pairs)
+    from touched_pairs
+    inner join {{ relation }} as events
+        on
+            touched_pairs.user_id = events.user_id
+            and touched_pairs.film_id = {{ user_activity_film_unindexed('events') }}
     {%- else -%}
     with
 

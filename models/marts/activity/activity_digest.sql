@@ -219,26 +219,6 @@ streaks as not materialized (
         having sum(d) <> 0
     ),
 
-    film_counts_at_hi as (
-        select
-            film_deltas.cohort_id,
-            film_deltas.week_start,
-            film_deltas.event_type,
-            film_deltas.film_id,
-            film_events.times
-        from film_deltas
-        cross join lateral (
-            select count(*) as times
-            from events
-            where
-                events.film_id = film_deltas.film_id
-                and events.event_at >= film_deltas.week_start::timestamp at time zone 'UTC'
-                and events.event_at < (film_deltas.week_start + 7)::timestamp at time zone 'UTC'
-                and events.event_type = film_deltas.event_type
-                and {{ is_member_as_of(window.hi, 'film_deltas.cohort_id', 'events.user_id') }}
-        ) as film_events
-    ),
-
     -- streaks that may now hold a week: the one holding a day that became active, in each cohort its user
     -- belongs to at hi, and every streak of a member who joined
     streak_candidates as (
@@ -343,21 +323,81 @@ streaks as not materialized (
         where film_deltas.d < 0
     ),
 
+    -- the count at hi in its (cohort, week) of a film whose count rose, by index (film, time), in the weeks
+    -- not recounted whole: a film whose count fell cannot overtake the stored film, and when it is the stored
+    -- film its week is recounted whole
+    film_counts_at_hi as (
+        select
+            film_deltas.cohort_id,
+            film_deltas.week_start,
+            film_deltas.event_type,
+            film_deltas.film_id,
+            film_events.times
+        from film_deltas
+        cross join lateral (
+            select count(*) as times
+            from events
+            where
+                events.film_id = film_deltas.film_id
+                and events.event_at >= film_deltas.week_start::timestamp at time zone 'UTC'
+                and events.event_at < (film_deltas.week_start + 7)::timestamp at time zone 'UTC'
+                and events.event_type = film_deltas.event_type
+                and {{ is_member_as_of(window.hi, 'film_deltas.cohort_id', 'events.user_id') }}
+        ) as film_events
+        -- a hashed NOT IN: a NOT EXISTS here was planned as a nested loop over every pair
+        where
+            film_deltas.d > 0
+            and (film_deltas.cohort_id, film_deltas.week_start, film_deltas.event_type) not in (
+                select top_lost.cohort_id, top_lost.week_start, top_lost.event_type from top_lost
+            )
+    ),
+
+    -- the size at hi of each cohort with a week to recount
+    lost_cohort_sizes as (
+        select
+            members_hi.cohort_id,
+            count(*) as members
+        from ({{ members_as_of(window.hi) }}) as members_hi
+        where members_hi.cohort_id in (select top_lost.cohort_id from top_lost)
+        group by members_hi.cohort_id
+    ),
+
+    -- a lost week's events in its cohort, per (cohort, week, kind) through lateral subqueries (a join here
+    -- was planned as a scan of every event): a small cohort's from its members (index on user and time), a
+    -- large one's from the week's events (index on time) with membership checked by key
     recounted as (
         select
             top_lost.cohort_id,
             top_lost.week_start,
             top_lost.event_type,
-            events.film_id,
+            lost_events.film_id,
             count(*) as times
         from top_lost
-        inner join events
-            on
-                events.event_type = top_lost.event_type
-                and events.event_at >= top_lost.week_start::timestamp at time zone 'UTC'
+        left join lost_cohort_sizes
+            on top_lost.cohort_id = lost_cohort_sizes.cohort_id
+        cross join lateral (
+            select events.film_id
+            from ({{ members_as_of(window.hi) }}) as members_hi
+            inner join events
+                on
+                    members_hi.user_id = events.user_id
+                    and events.event_at >= top_lost.week_start::timestamp at time zone 'UTC'
+                    and events.event_at < (top_lost.week_start + 7)::timestamp at time zone 'UTC'
+                    and events.event_type = top_lost.event_type
+            where
+                members_hi.cohort_id = top_lost.cohort_id
+                and lost_cohort_sizes.members <= {{ var('activity_digest_recount_by_members_max', 2000) }}
+            union all
+            select events.film_id
+            from events
+            where
+                events.event_at >= top_lost.week_start::timestamp at time zone 'UTC'
                 and events.event_at < (top_lost.week_start + 7)::timestamp at time zone 'UTC'
-        where {{ is_member_as_of(window.hi, 'top_lost.cohort_id', 'events.user_id') }}
-        group by top_lost.cohort_id, top_lost.week_start, top_lost.event_type, events.film_id
+                and events.event_type = top_lost.event_type
+                and lost_cohort_sizes.members > {{ var('activity_digest_recount_by_members_max', 2000) }}
+                and {{ is_member_as_of(window.hi, 'top_lost.cohort_id', 'events.user_id') }}
+        ) as lost_events
+        group by top_lost.cohort_id, top_lost.week_start, top_lost.event_type, lost_events.film_id
     ),
 
     top_candidates as (
@@ -405,16 +445,7 @@ streaks as not materialized (
             select film_counts_at_hi.cohort_id, film_counts_at_hi.week_start, film_counts_at_hi.event_type,
                 film_counts_at_hi.film_id, film_counts_at_hi.times
             from film_counts_at_hi
-            where
-                film_counts_at_hi.times > 0
-                and not exists (
-                    select 1
-                    from top_lost
-                    where
-                        top_lost.cohort_id = film_counts_at_hi.cohort_id
-                        and top_lost.week_start = film_counts_at_hi.week_start
-                        and top_lost.event_type = film_counts_at_hi.event_type
-                )
+            where film_counts_at_hi.times > 0
             union all
             select recounted.cohort_id, recounted.week_start, recounted.event_type, recounted.film_id, recounted.times
             from recounted
