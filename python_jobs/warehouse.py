@@ -426,9 +426,34 @@ def ensure_database(name: str | None = None) -> str:
     return name
 
 
-def drop_database(name: str) -> None:
+def drop_database(name: str, *, attempts: int = 20) -> None:
+    """Drop the database, ending the sessions still in it.
+
+    `with (force)` signals every backend in the database, and a role that is not a superuser may not signal one it
+    does not own: on PostgreSQL 15 that includes an autovacuum worker that happens to be in the database (CI's role
+    met one after a load that quarantined 10 MB). Then our own sessions are ended and a plain DROP DATABASE, which
+    stops autovacuum workers itself, is retried until the database is free.
+    """
+    ident = sql.Identifier(name)
     with connect("postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        try:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(ident))
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+        for attempt in range(attempts):
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where datname = %s and pid <> pg_backend_pid() and usename = current_user",
+                (name,),
+            )
+            try:
+                conn.execute(sql.SQL("drop database if exists {}").format(ident))
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.5)
 
 
 def init_warehouse(conn: psycopg.Connection) -> None:
