@@ -154,7 +154,7 @@ def warm(base: str, keys: dict[str, list[str]], per_endpoint: int, seed: int) ->
     rng = random.Random(seed + 1)
     with httpx.Client(base_url=base, timeout=30) as client:
         for urls in keys.values():
-            for _ in range(per_endpoint):
+            for _ in range(per_endpoint if urls else 0):
                 client.get(rng.choice(urls))
 
 

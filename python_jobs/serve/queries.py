@@ -4,8 +4,9 @@ Each function takes a psycopg connection and returns plain rows (dicts); the API
 and write no SQL of their own. Identifiers are never taken from a caller: the SQL text is fixed, and the
 optional filters of a ranking page are fixed fragments chosen by which parameters are present.
 
-Indexes used (models/marts/**): film_rankings is a view that ranks on read: a page filtered by cohort and
-strategy reaches int_cohort_film_distribution (cohort_id, film_id) and film_ranking_parameters (cohort_id,
+Indexes used (models/marts/**): a ranking page reads cohort_top_films (cohort_id, strategy, rank), the stored
+head of every ranking, when it can answer; otherwise film_rankings, a view that ranks on read: a page filtered by
+cohort and strategy reaches int_cohort_film_distribution (cohort_id, film_id) and film_ranking_parameters (cohort_id,
 strategy), which also lists the cohorts and strategies; film_catalog (film_id); ranking_insights,
 cohort_film_stats, cohort_divergence (cohort_id, film_id); list_films (list_id, film_id); cohort_overlap
 (strategy, cohort_a, …); person_stats (cohort_id, person_role, person_id); user_activity (user_id, event_at);
@@ -231,7 +232,7 @@ select
     i.loves,
     i.hates,
     {", ".join(f"s.bucket_{b}" for b in BUCKETS)}
-from marts.film_rankings as r
+from {{rankings}} as r
 inner join marts.film_catalog as c on r.film_id = c.film_id
 left join marts.ranking_insights as i on r.cohort_id = i.cohort_id and r.film_id = i.film_id
 left join marts.cohort_film_stats as s on r.cohort_id = s.cohort_id and r.film_id = s.film_id
@@ -241,10 +242,11 @@ order by r.rank
 
 # film_rankings ranks on read (a view): the page's ranks are found first from the keys and scores alone, then
 # only those rows are read whole, so a score's parts are computed for the page, not for the whole cohort.
+# The same text reads cohort_top_films, the stored head of every ranking ({rankings}: one of RANKING_SOURCES).
 RANKINGS_PAGE = """
 with page as (
     select r.rank
-    from marts.film_rankings as r
+    from {rankings} as r
     inner join marts.film_catalog as c on r.film_id = c.film_id
     where r.cohort_id = %(cohort_id)s and r.strategy = %(strategy)s and r.rank > %(after_rank)s"""
 
@@ -274,11 +276,27 @@ class RankingSlice:
         return {k: getattr(self, k) for k in RANKING_FILTERS}
 
 
-def rankings_query(active: Iterable[str]) -> sql.Composed:
+# where a ranking page is read: the stored head of every ranking first, the whole ranking (on read) when the
+# head cannot answer
+RANKING_SOURCES = {"head": ("marts", "cohort_top_films"), "whole": ("marts", "film_rankings")}
+
+# whether the stored head holds the whole ranking of the cohort and strategy (its last rank is ranked_films)
+HEAD_IS_WHOLE_SQL = """
+select exists (
+    select 1
+    from marts.cohort_top_films as t
+    where t.cohort_id = %(cohort_id)s and t.strategy = %(strategy)s and t.rank = t.ranked_films
+)
+"""
+
+
+def rankings_query(active: Iterable[str], source: str = "whole") -> sql.Composed:
     clauses = [sql.SQL(RANKING_FILTERS[name]) for name in RANKING_FILTERS if name in set(active)]
     where = sql.SQL("").join(sql.SQL("\n    and ") + c for c in clauses)
-    page = sql.SQL(RANKINGS_PAGE) + where + sql.SQL("\n    order by r.rank\n    limit %(limit)s\n)")
-    return page + sql.SQL(RANKINGS_SELECT)
+    rankings = sql.Identifier(*RANKING_SOURCES[source])
+    page = sql.SQL(RANKINGS_PAGE).format(rankings=rankings) + where
+    page += sql.SQL("\n    order by r.rank\n    limit %(limit)s\n)")
+    return page + sql.SQL(RANKINGS_SELECT).format(rankings=rankings)
 
 
 def rankings(
@@ -289,11 +307,18 @@ def rankings(
     after_rank: int = 0,
     slice_: RankingSlice | None = None,
 ) -> list[Row]:
-    """Up to `limit` films of the slice with rank > after_rank, best first (rank order)."""
+    """Up to `limit` films of the slice with rank > after_rank, best first (rank order).
+
+    Read from the stored head of the ranking (cohort_top_films) when it can answer: the head is a prefix of the
+    ranking, so a full page from it is the page, and so is a short one when the head holds the whole ranking.
+    Otherwise (a page past the head, or a filter the head cannot fill) from film_rankings, which ranks on read.
+    """
     params = (slice_ or RankingSlice()).params()
     active = [k for k, v in params.items() if v is not None]
     bound = {"cohort_id": cohort_id, "strategy": strategy, "after_rank": after_rank, "limit": limit, **params}
-    rows = _rows(conn, rankings_query(active), bound)
+    rows = _rows(conn, rankings_query(active, "head"), bound)
+    if len(rows) < limit and not conn.execute(HEAD_IS_WHOLE_SQL, bound).fetchone()[0]:
+        rows = _rows(conn, rankings_query(active, "whole"), bound)
     for row in rows:
         row["histogram"] = [row.pop(f"bucket_{b}") for b in BUCKETS]
         row["components"] = {c: row.pop(f"component_{c}") for c in RANKING_COMPONENTS}

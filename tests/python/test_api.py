@@ -185,6 +185,32 @@ def test_keyset_pagination_covers_every_row_exactly_once(site, client):
     assert r.status_code == 200 and r.json()["items"] == [] and r.json()["next_after_rank"] is None
 
 
+def test_a_page_the_stored_head_cannot_answer_is_ranked_on_read(site):
+    """cohort_top_films cut to its first 3 ranks (in a transaction, rolled back): a page it fills comes from it,
+    one it cannot fill (past the head, a filter with too few films in it) from film_rankings, and both equal
+    the ranking."""
+    rows = mart_ranking(site["db"], "everyone", "bayesian")
+    genre = next(g for g in (r["genres"] or [] for r in rows[3:]) if g)[0]
+    with warehouse.connect(site["db"]) as conn:
+        conn.cursor_factory = RecordingCursor
+        conn.execute("delete from marts.cohort_top_films where rank > 3")
+        cases = [
+            ({}, 0, 3, True),  # the head fills the page
+            ({}, 0, 5, False),  # a page longer than the head
+            ({}, 10, 5, False),  # past the head
+            ({"genre": genre}, 0, 50, False),  # a filter the head cannot fill
+        ]
+        for filters, after, limit, from_head in cases:
+            RECORDED.clear()
+            got = queries.rankings(conn, "everyone", "bayesian", limit, after, queries.RankingSlice(**filters))
+            expected = [r["film_id"] for r in rows if r["rank"] > after]
+            expected = [f for f in expected if f in set(slice_oracle(rows, filters))][:limit]
+            assert [g["film_id"] for g in got] == expected, (filters, after, limit)
+            read_whole = any("film_rankings" in text for text, _ in RECORDED)
+            assert read_whole is not from_head, (filters, after, limit)
+        conn.rollback()
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "parameter", "says"),
     [
@@ -417,6 +443,46 @@ def test_recommendations_similar_and_follows(site, client):
     assert r.status_code == 200 and [i["rank"] for i in r.json()["items"]] == list(range(1, 6))
 
 
+def test_recommendations_are_explained_by_films_the_user_liked_before_the_run(site):
+    """Every "Because you liked X" in recommendations_explained names X's title and a film its user liked in the
+    ratings as they stood when the run started: the version of the rating live at the last batch loaded before
+    it (a later change, such as this module's last test makes, does not count), with a rating at or above the
+    run's threshold, or a like without a rating."""
+    rows = query(
+        site["db"],
+        """
+        with runs as (
+            select runs.run_id, (runs.parameters ->> 'threshold')::numeric as threshold,
+                   max(batches.batch_id) as last_batch
+            from ops.insight_runs as runs
+            inner join ops.load_batches as batches on batches.finished_at <= runs.started_at
+            group by runs.run_id
+        ),
+        versions as (
+            select user_id, film_id, rating, liked, deleted, batch_id, null::bigint as replaced_by from raw.ratings
+            union all
+            select user_id, film_id, rating, liked, deleted, batch_id, replaced_by from ops.rating_versions
+        )
+        select e.user_id, e.because_film_id, e.explanation, 'Because you liked ' || films.title,
+               exists (
+                   select 1 from versions as v
+                   where v.user_id = e.user_id and v.film_id = e.because_film_id
+                     and v.batch_id <= runs.last_batch and coalesce(v.replaced_by > runs.last_batch, true)
+                     and not v.deleted and (v.rating >= runs.threshold or (v.rating is null and v.liked))
+               )
+        from marts.recommendations_explained as e
+        inner join runs on runs.run_id = e.run_id
+        left join raw.films as films on films.film_id = e.because_film_id
+        where e.because_film_id is not null
+        """,
+    )
+    total = query(site["db"], "select count(*) from marts.recommendations_explained")[0][0]
+    assert len(rows) > total / 2, "most recommendations of the item-kNN run should carry a reason"
+    assert all(explanation == expected for _, _, explanation, expected, _ in rows)
+    not_liked = [(user, film) for user, film, _, _, liked in rows if not liked]
+    assert not not_liked, f"{len(not_liked)} explanations name a film the user had not liked, e.g. {not_liked[:5]}"
+
+
 def test_feedback_is_a_batch_stamped_row_and_503_for_a_role_that_may_not_write_it(site):
     db = site["db"]
     ident = sql.Identifier(site["role"])
@@ -552,7 +618,7 @@ def test_cache_hit_then_invalidated_by_a_rebuild(site):
         assert changed > 0
         # before the build the marts have not moved: still the cached answer
         assert client.get(url, params={"limit": 10}).headers["x-cache"] == "hit"
-        run_dbt(db, "run", "--select", "+film_rankings")
+        run_dbt(db, "run", "--select", "+cohort_top_films")  # the ranking and its stored head
         fresh = client.get(url, params={"limit": 10})
         assert fresh.headers["x-cache"] == "miss"
         assert fresh.headers["x-marts-version"] != first.headers["x-marts-version"]

@@ -10,8 +10,8 @@
     cohorts; beyond that (a site with a cohort per club and per follow graph: 1,000 cohorts are 500,000
     pairs) the pairs among cohorts of the kinds in var('overlap_pair_kinds') (everyone, demographics,
     regions, taste clusters) and every cohort against the cohorts of kind 'all'.
-    A table, rebuilt whole: it is small (chosen pairs x strategies x depths) and every row depends on
-    two whole top lists.
+    A table, rebuilt whole from the stored top lists (cohort_top_films): it is small (chosen pairs x strategies x
+    depths) and every row depends on two whole top lists.
 -#}
 {{
     config(
@@ -54,14 +54,14 @@ chosen_pairs as (
         )
 ),
 
--- keys and ranks only: the view then computes no score components
+-- the stored heads of the rankings (cohort_top_films holds at least the deepest list compared here)
 rankings as (
     select
         cohort_id,
         strategy,
         film_id,
         rank
-    from {{ ref('film_rankings') }}
+    from {{ ref('cohort_top_films') }}
     where rank <= {{ depths | max }}
 ),
 

@@ -1,0 +1,73 @@
+{#-
+    Grain: one row per (cohort_id, strategy, film_id) of film_rankings with rank <= the depth: the head of every
+    cohort's ranking by every strategy, stored, with every column of film_rankings. The depth is the larger of
+    var('top_films_depth', 250) and the deepest list cohort_overlap compares (var('overlap_depths')).
+    film_rankings ranks on read, so a read of one cohort scores all its films: fine for one page, not for every
+    cohort's lists at once (cohort_overlap) nor for an API answering hundreds of first pages a second. Both read
+    this table instead; a page deeper than the depth, or a filtered page the head cannot fill, reads
+    film_rankings (python_jobs/serve/queries.py).
+    Incremental: a touched cohort's ranks all move (C, the z moments, the order), so its lists are deleted by the
+    pre-hook and ranked again; an untouched cohort's lists are unchanged (its distribution rows and parameters
+    did not change), so the result equals a full refresh. A strategy seed change needs --full-refresh.
+-#}
+{%- set depth = [var('top_films_depth', 250), var('overlap_depths', [50, 100, 250]) | max] | max -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        contract={'enforced': true},
+        indexes=[
+            {'columns': ['cohort_id', 'strategy', 'rank'], 'unique': true},
+        ],
+        pre_hook=[
+            "{{ rankings_delete_touched(this) }}",
+        ],
+    )
+}}
+
+with
+
+rankings as (
+    select
+        cohort_id,
+        strategy,
+        film_id,
+        rank,
+        ranked_films,
+        score,
+        component_bayesian,
+        component_lower_bound,
+        component_like_wilson,
+        component_like_z,
+        component_favorite_z,
+        component_consensus,
+        component_volatility_z,
+        component_top_share,
+        component_middle_share,
+        weight_bayesian,
+        weight_lower_bound,
+        weight_like_wilson,
+        weight_like,
+        weight_favorite,
+        weight_consensus,
+        weight_volatility,
+        weight_top_share,
+        weight_middle_share,
+        weights_renormalised,
+        dropped_components,
+        watchers,
+        ratings_count,
+        avg_rating,
+        cohort_avg_rating,
+        vote_floor,
+        credible_z
+    from {{ ref('film_rankings') }}
+    where
+        rank <= {{ depth }}
+        {%- if is_incremental() %}
+            and cohort_id in ({{ rankings_touched_cohorts(this) }})
+        {%- endif %}
+)
+
+select * from rankings
