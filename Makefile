@@ -44,7 +44,7 @@ dbt-test: install
 
 pytest: install
 	@echo "==> pytest"
-	@$(BIN)/pytest -q
+	@$(BIN)/pytest -q --durations=25
 
 bench: install  ## timings on ML-100K (and the generator, recommenders) into bench/report.md
 	@$(BIN)/python bench/run.py
