@@ -46,7 +46,7 @@ pytest: install
 	@echo "==> pytest"
 	@$(BIN)/pytest -q --durations=25
 
-bench: install  ## timings on ML-100K (and the generator, recommenders) into bench/report.md
+bench: install  ## timings on ML-100K (generator, recommenders, API latency after make demo) into bench/report.md
 	@$(BIN)/python bench/run.py
 
 bench-scale: SIZE ?= full

@@ -162,6 +162,54 @@ def bench_incremental(db: str, tmp: Path) -> list[str]:
     ]
 
 
+def built_warehouses() -> list[str]:
+    """The demo warehouse and any kept scale-benchmark database whose marts and recommendations are built."""
+    with warehouse.connect("postgres") as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "select datname from pg_database where datname = 'film_cohorts' or datname like 'bench\\_scale\\_%' "
+                "order by datname = 'film_cohorts' desc, datname"
+            )
+        ]
+    built = []
+    for name in names:
+        with warehouse.connect(name) as conn:
+            ok = conn.execute(
+                "select to_regclass('marts.cohort_top_films') is not null "
+                "and to_regclass('marts.recommendations_explained') is not null"
+            ).fetchone()[0]
+        if ok:
+            built.append(name)
+    return built
+
+
+def bench_api_sections() -> list[str]:
+    """API latency (bench/bench_api.py) on every built warehouse; `make demo` builds the ML-100K one."""
+    dbs = built_warehouses()
+    if not dbs:
+        return [
+            "## API latency (bench/bench_api.py)",
+            "",
+            "skipped: no built warehouse (run `make demo` first, then `make bench`).",
+            "",
+        ]
+    out = []
+    for db in dbs:
+        log(f"bench: bench_api.py --db {db}")
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "bench_api.py"), "--db", db, "--requests", "1000"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            out += [f"## API latency on {db}", "", f"failed: {proc.stderr.strip().splitlines()[-1:]}", ""]
+        else:
+            out += [proc.stdout.strip(), ""]
+    return out
+
+
 def main() -> int:
     warehouse.ensure_server()
     report = [
@@ -198,6 +246,7 @@ def main() -> int:
             report += [f"## {script.name}", "", f"failed: {proc.stderr.strip().splitlines()[-1:]}", ""]
         else:
             report += [proc.stdout.strip(), ""]
+    report += bench_api_sections()
     out = ROOT / "bench" / "report.md"
     if out.exists():  # sections other commands own (make bench-scale) survive this rewrite
         old = out.read_text()
