@@ -14,6 +14,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -70,7 +71,14 @@ def machine() -> str:
 
 
 # scripts with their own command and arguments: make bench-scale, and the ones that need a built database
-NEEDS_ITS_OWN_RUN = {"bench_scale.py", "bench_follows.py", "bench_api.py", "bench_load.py"}
+NEEDS_ITS_OWN_RUN = {
+    "bench_scale.py",
+    "bench_follows.py",
+    "bench_api.py",
+    "bench_load.py",
+    "bench_recsys_scale.py",
+    "bench_recsys_quality.py",
+}
 
 
 def bench_load(db: str) -> list[str]:
@@ -248,11 +256,10 @@ def main() -> int:
             report += [proc.stdout.strip(), ""]
     report += bench_api_sections()
     out = ROOT / "bench" / "report.md"
-    if out.exists():  # sections other commands own (make bench-scale) survive this rewrite
+    if out.exists():  # sections other commands own (make bench-scale, bench_recsys_scale.py) survive this rewrite
         old = out.read_text()
-        start, end = old.find("<!-- bench-scale:start -->"), old.find("<!-- bench-scale:end -->")
-        if 0 <= start < end:
-            report += [old[start : end + len("<!-- bench-scale:end -->")], ""]
+        for owned in re.finditer(r"<!-- ([a-z-]+):start -->.*?<!-- \1:end -->", old, flags=re.S):
+            report += [owned.group(0), ""]
     out.write_text("\n".join(report) + "\n")
     print("\n".join(report))
     log(f"wrote {out}")
