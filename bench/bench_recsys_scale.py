@@ -12,8 +12,10 @@ One BLAS / OpenMP thread: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -150,13 +152,15 @@ def main() -> None:
                      f"{p(lookups, 95):.2f} |")  # fmt: skip
         del fitted, index
 
+    threads = os.environ.get("OMP_NUM_THREADS", "all")
     section = "\n".join([
         START_MARK,
         "## Recommenders at a generated site's size",
         "",
-        f"`OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PGDATABASE=<db> .venv/bin/python bench/bench_recsys_scale.py` "
-        f"on {platform.processor() or platform.machine()}, 1 BLAS/OpenMP thread, shared 2-core machine; fixed "
-        "parameters (no grid). Peak RSS is the process's peak so far (monotone).",
+        f"`OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} PGDATABASE=<db> .venv/bin/python "
+        f"bench/bench_recsys_scale.py {' '.join(sys.argv[1:])}` on {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, {threads} BLAS/OpenMP thread(s); fixed parameters (no grid). Peak RSS is the "
+        "process's peak so far (monotone).",
         "",
         "| step | seconds | peak RSS GB | notes |",
         "|---|---|---|---|",
