@@ -457,9 +457,19 @@ class ALS(Recommender):
         confidence = self.params["alpha"] * row.data.astype(np.float64)
         Y = self.item_factors_
         Yh = Y[hist]
-        A = Y.T @ Y + self.params["regularization"] * np.eye(Y.shape[1]) + (Yh.T * (confidence - 1)) @ Yh
+        A = self._regularised_gram() + (Yh.T * (confidence - 1)) @ Yh
         weighted = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), Y[items].T)
         return hist, confidence[:, None] * (Yh @ weighted)
+
+    def _regularised_gram(self) -> np.ndarray:
+        """Y'Y + reg I, shared by every user's W_u: computed once per fit (n_items x f^2 flops: 245M at 60,000
+        films x 64 factors, which had made each explanation cost 30 ms and recommend-all 40 minutes at 162,000
+        users), not once per user."""
+        Y = self.item_factors_
+        if getattr(self, "gram_of_", None) is not Y:
+            self.gram_ = Y.T @ Y + self.params["regularization"] * np.eye(Y.shape[1])
+            self.gram_of_ = Y
+        return self.gram_
 
     native_vectors: ClassVar[bool] = True
 

@@ -106,15 +106,20 @@ def test_contributions_add_up_to_the_score(model):
 
 
 def test_als_contributions_equal_implicits_explain():
+    """For several users in a row and after a refit with another regularisation (the model keeps Y'Y + reg I
+    between users: a stale one would explain with the previous fit's factors)."""
     X = planted()
-    m = ALS(factors=8, iterations=5, alpha=2.0).fit(X)
-    user, item = 3, 5
-    total, top, _ = m.model_.explain(user, X, item, N=X.shape[1])
-    hist, contrib = m.contributions(user, X, np.array([item]))
-    theirs = dict((i, s) for i, s in top)
-    assert total == pytest.approx(contrib.sum(), rel=1e-4)
-    for j, c in zip(hist, contrib[:, 0], strict=True):
-        assert theirs[j] == pytest.approx(c, rel=1e-3, abs=1e-6)
+    m = ALS(factors=8, iterations=5, alpha=2.0)
+    for regularization in (0.01, 5.0):
+        m.params["regularization"] = regularization
+        m.fit(X)
+        for user, item in ((3, 5), (7, 2), (3, 9)):
+            total, top, _ = m.model_.explain(user, X, item, N=X.shape[1])
+            hist, contrib = m.contributions(user, X, np.array([item]))
+            theirs = dict((i, s) for i, s in top)
+            assert total == pytest.approx(contrib.sum(), rel=1e-4)
+            for j, c in zip(hist, contrib[:, 0], strict=True):
+                assert theirs[j] == pytest.approx(c, rel=1e-3, abs=1e-6)
 
 
 def test_hybrid_contributions_explain_its_score_up_to_a_per_user_constant():
