@@ -13,6 +13,7 @@ import shlex
 import sys
 import warnings
 import zipfile
+from pathlib import Path
 
 from python_jobs import children, warehouse
 from python_jobs.warehouse import WarehouseError
@@ -41,6 +42,8 @@ def cmd_env(args: argparse.Namespace) -> int:
     settings = warehouse.ensure_server()
     for key, value in settings.items():
         print(f"export {key}={shlex.quote(value)}")
+    # the project's own dbt first on PATH, so a plain `dbt build` in the project's folder works
+    print(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
     return 0
 
 
