@@ -207,7 +207,7 @@ def predict_job(
     frame = pd.DataFrame(
         {
             "run_id": run_id,
-            "cohort_id": cohort or "all",
+            "cohort_id": cohort or "everyone",  # site-wide, named as the marts name it
             "user_id": ratings.user_ids[pairs_u],
             "film_id": ratings.film_ids[pairs_i],
             "expected_rating": dist @ BUCKETS,
@@ -218,5 +218,5 @@ def predict_job(
         }
     )
     scope = sql.SQL("cohort_id = %s and user_id = any(%s)")
-    scope_params = (cohort or "all", ratings.user_ids[users].tolist())
+    scope_params = (cohort or "everyone", ratings.user_ids[users].tolist())
     return replace_rows(conn, "ml.rating_predictions", frame, scope, scope_params)

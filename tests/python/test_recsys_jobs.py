@@ -223,8 +223,9 @@ def test_a_user_without_positive_ratings_gets_the_popularity_fallback(planted_db
 def test_predict_writes_normalised_distributions_that_follow_the_cohort(planted_db):
     db, group, _ = planted_db
     run("predict", "--user", "1", "--user", "2")
-    pred = query(db, "select user_id, film_id, expected_rating, distribution from ml.rating_predictions")
+    pred = query(db, "select cohort_id, user_id, film_id, expected_rating, distribution from ml.rating_predictions")
     assert len(pred) > 0
+    assert set(pred["cohort_id"]) == {"everyone"}  # the site-wide cohort, under the name the marts give it
     sums = pred["distribution"].map(lambda s: sum(float(x) for x in s.strip("{}").split(",")))
     assert np.allclose(sums, 1.0, atol=1e-4)
     # P_film comes from the cohort: with the user's own taste cluster as cohort, the own genre wins
