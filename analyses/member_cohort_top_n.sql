@@ -1,5 +1,5 @@
 -- A member-centric view: the top N of "user X and the people they follow" (the follow-graph
--- cohort follows:<user>, see define_follow_cohort.sql) next to the site-wide rank of each film.
+-- cohort follows:<username>, see define_follow_cohort.sql) next to the site-wide rank of each film.
 -- dbt compile --select member_cohort_top_n --vars '{cohort_id: "follows:42", strategy: engagement}'
 select
     mine.rank,

@@ -13,7 +13,7 @@ import os
 import re
 
 import pytest
-from conftest import make_database, run_dbt
+from conftest import ROOT, make_database, run_dbt
 
 from python_jobs import cohorts, warehouse
 from python_jobs.generator import Generator, GeneratorConfig
@@ -106,3 +106,30 @@ def test_query_reads_marts_only_and_works_as_bi_reader(site):
         conn.execute("grant bi_reader to current_user")
         conn.execute("set role bi_reader")
         assert on_demand(conn, member, 50) == expected
+
+
+def test_the_analysis_defines_the_cohort_the_command_defines(site):
+    """analyses/define_follow_cohort.sql and `cohort follows USER_ID` name the cohort alike (follows:<username>)
+    and give it the same members: the command run after the analysis changes nothing."""
+    name, defined = site
+    with warehouse.connect(name) as conn:
+        member, username, follows_count = conn.execute(
+            "select f.follower_id, u.username, count(*) from raw.follows as f "
+            "inner join raw.users as u on u.user_id = f.follower_id "
+            "where f.follower_id <> all(%s) and u.username is not null "
+            "and not exists (select 1 from raw.cohorts as c where c.cohort_id = 'follows:' || u.username) "
+            "group by f.follower_id, u.username order by count(*) desc, f.follower_id limit 1",
+            (list(defined),),
+        ).fetchone()
+    run_dbt(name, "compile", "--select", "define_follow_cohort", "--vars", f"{{user_id: {member}}}")
+    compiled = next((ROOT / "target" / "tests" / name / "compiled").rglob("define_follow_cohort.sql")).read_text()
+    members = "select user_id from raw.cohort_members where cohort_id = %s and not deleted order by user_id"
+    with warehouse.connect(name) as conn:
+        assert conn.execute(members, (f"follows:{username}",)).fetchall() == []
+        conn.execute(compiled)
+        conn.commit()
+        from_analysis = [r[0] for r in conn.execute(members, (f"follows:{username}",))]
+        assert len(from_analysis) == follows_count + 1 and member in from_analysis
+        assert cohorts.follow_graph_cohort(conn, member) == f"follows:{username}"
+        conn.commit()
+        assert [r[0] for r in conn.execute(members, (f"follows:{username}",))] == from_analysis
