@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 GRACE_S = 10.0
@@ -51,6 +51,23 @@ def run(cmd: Sequence[str], *, capture: bool = False, **kwargs: Any) -> subproce
         stop_group(proc)
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_lines(cmd: Sequence[str], on_line: Callable[[str], None], **kwargs: Any) -> subprocess.CompletedProcess:
+    """`run` with stdout and stderr merged and handed to on_line line by line as the child writes them."""
+    kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(list(cmd), start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        proc.wait()
+    except BaseException:
+        stop_group(proc)
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), "")
 
 
 class Terminated(KeyboardInterrupt):

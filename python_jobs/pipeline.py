@@ -10,15 +10,72 @@ report a person wants to read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
+import re
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from python_jobs import children, warehouse
 from python_jobs.warehouse import WarehouseError, log
+
+
+class DbtProgress:
+    """Where a quiet dbt command is, from its "N of M START / OK / PASS ..." lines: every
+    FILM_COHORTS_PROGRESS_SECONDS (15) a line "dbt build: 57 of 120 done; running longest: <node> (41 s)"."""
+
+    LINE = re.compile(r"\s(\d+) of (\d+) (START|OK|PASS|ERROR|FAIL|SKIP|WARN|NO-OP)\b\s*(.*)")
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.every = float(os.environ.get("FILM_COHORTS_PROGRESS_SECONDS", "15"))
+        self.total = self.done = 0
+        self.running: dict[str, tuple[str, float]] = {}
+        self.lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        found = self.LINE.search(text)
+        if not found or found.group(4).startswith("hook:"):  # hooks count apart (1 of 5 on-run-start ...)
+            return
+        number, total, status, rest = found.groups()
+        name = rest.split(" ..")[0].split()[-1] if rest.strip() else number
+        with self.lock:
+            self.total = int(total)
+            if status == "START":
+                self.running[number] = (name, time.monotonic())
+            elif self.running.pop(number, None) is not None or status == "SKIP":
+                self.done += 1
+
+    def report(self) -> None:
+        with self.lock:
+            if not self.total:
+                return
+            message = f"dbt {self.command}: {self.done} of {self.total} done"
+            if self.running:
+                name, since = min(self.running.values(), key=lambda v: v[1])
+                message += f"; running longest: {name} ({time.monotonic() - since:.0f} s)"
+        log(message)
+
+    @contextlib.contextmanager
+    def reporting(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(self.every):
+                self.report()
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
 def dbt(*args: str, quiet: bool = False) -> None:
@@ -32,7 +89,9 @@ def dbt(*args: str, quiet: bool = False) -> None:
     cmd = [exe, *args]
     if quiet:
         log(f"dbt {' '.join(args)}")
-        proc = children.run(cmd, cwd=root, env=env, capture=True)
+        progress = DbtProgress(args[0])
+        with progress.reporting():
+            proc = children.run_lines(cmd, progress.line, cwd=root, env=env)
         if proc.returncode != 0:
             print(proc.stdout[-6000:], file=sys.stderr)
         else:
@@ -177,7 +236,6 @@ def print_report(conn) -> None:
             "select count(*) from raw.cohort_members where cohort_id = %s and not deleted", (cohort,)
         ).fetchone()[0]
         print(f"\nTop 10 for cohort {cohort!r} ({members} members), ranked by the Bayesian mean")
-        print(f"{'rank':>4}  {'film':<52} {'watchers':>8} {'avg':>6} {'bayes':>6}")
         if has_rankings:
             rows = q(
                 "select r.rank, f.title, f.release_year, s.watchers, s.avg_rating, r.score "
@@ -194,9 +252,11 @@ def print_report(conn) -> None:
                 "order by s.avg_rating desc, s.film_id limit 10",
                 (cohort,),
             ).fetchall()
-        for rank, title, year, watchers, avg, score in rows:
-            label = f"{title} ({year})" if year else title
-            print(f"{rank:>4}  {label[:52]:<52} {watchers:>8} {float(avg):>6.2f} {float(score):>6.2f}")
+        labels = [f"{title} ({year})" if year else title for _, title, year, *_ in rows]
+        width = max([52, *map(len, labels)])  # titles whole: the column widens for a long one
+        print(f"{'rank':>4}  {'film':<{width}} {'watchers':>8} {'avg':>6} {'bayes':>6}")
+        for (rank, _, _, watchers, avg, score), label in zip(rows, labels, strict=True):
+            print(f"{rank:>4}  {label:<{width}} {watchers:>8} {float(avg):>6.2f} {float(score):>6.2f}")
     if has_rankings:
         labels = q(
             "select consensus_label, count(*) from marts.ranking_insights where cohort_id = %s "
@@ -212,8 +272,9 @@ def print_report(conn) -> None:
         ).fetchall()
         if divergent:
             print("\nWhat cohorts love that everyone else does not (cohort_divergence):")
+            width = max(len(row[1]) for row in divergent)
             for cohort, title, mine, everyone, n in divergent:
-                print(f"  {cohort:<28} {title[:40]:<40} {float(mine):.2f} vs {float(everyone):.2f} ({n} ratings)")
+                print(f"  {cohort:<28} {title:<{width}} {float(mine):.2f} vs {float(everyone):.2f} ({n} ratings)")
     print("\nEverything above is in the marts (schema marts): query them with psql after `eval \"$(make -s env)\"`.")
     print()
 
