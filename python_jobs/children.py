@@ -40,34 +40,28 @@ def stop_group(proc: subprocess.Popen, grace: float = GRACE_S) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run(cmd: Sequence[str], *, capture: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
-    """subprocess.run for a child that must not outlive us (see the module notes); text output when capture."""
-    if capture:
-        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    proc = subprocess.Popen(list(cmd), start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
-    try:
-        out, err = proc.communicate()
-    except BaseException:
-        stop_group(proc)
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+def run(
+    cmd: Sequence[str], *, on_line: Callable[[str], None] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess:
+    """subprocess.run for a child that must not outlive us (see the module notes).
 
-
-def run_lines(cmd: Sequence[str], on_line: Callable[[str], None], **kwargs: Any) -> subprocess.CompletedProcess:
-    """`run` with stdout and stderr merged and handed to on_line line by line as the child writes them."""
-    kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    With on_line, the child's stdout and stderr are merged and handed to it line by line as the child writes
+    them, and kept as the result's stdout.
+    """
+    if on_line is not None:
+        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     proc = subprocess.Popen(list(cmd), start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
     lines: list[str] = []
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            on_line(line.rstrip("\n"))
+        if on_line is not None and proc.stdout is not None:
+            for line in proc.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
         proc.wait()
     except BaseException:
         stop_group(proc)
         raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), "")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines) if on_line else None, None)
 
 
 class Terminated(KeyboardInterrupt):

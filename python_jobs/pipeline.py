@@ -91,7 +91,7 @@ def dbt(*args: str, quiet: bool = False) -> None:
         log(f"dbt {' '.join(args)}")
         progress = DbtProgress(args[0])
         with progress.reporting():
-            proc = children.run_lines(cmd, progress.line, cwd=root, env=env)
+            proc = children.run(cmd, on_line=progress.line, cwd=root, env=env)
         if proc.returncode != 0:
             print(proc.stdout[-6000:], file=sys.stderr)
         else:
