@@ -4,7 +4,7 @@
       * every cohort's row of a changed film (rankings_changed_films: any rating of the film changed, which
         covers every pair whose own ratings moved, or its raw.films row changed);
       * the films of a member who joined or left a cohort, in that cohort (their ratings at either end).
-    A query of (cohort_id, film_id); the pre-hook deletes these rows and the model recomputes them. -#}
+    A query of (cohort_id, film_id): the model recomputes these rows and writes the ones that changed. -#}
 {% macro divergence_moved_pairs_sql(relation) %}
     {%- set w = batch_window_bounds(relation) -%}
     with
@@ -26,16 +26,4 @@
     from movers
     inner join {{ source('ops', 'rating_versions') }} as versions
         on movers.user_id = versions.user_id
-{% endmacro %}
-
-{#- Pre-hook of cohort_divergence: delete the touched rows (see above). -#}
-{% macro divergence_delete_touched(relation) %}
-    {%- if incremental_hooks_active() -%}
-    delete from {{ relation }} as target
-    where
-        target.film_id in ({{ rankings_changed_films(relation) }})
-        or (target.cohort_id, target.film_id) in ({{ divergence_moved_pairs_sql(relation) }})
-    {%- else -%}
-    select 1
-    {%- endif -%}
 {% endmacro %}

@@ -61,7 +61,9 @@ def expected(site):
         insights = {
             (c, f): (rank, bucket)
             for c, f, rank, bucket in conn.execute(
-                "select cohort_id, film_id, strategy_rank, percentile_bucket from marts.ranking_insights"
+                "select i.cohort_id, i.film_id, r.rank, i.percentile_bucket from marts.ranking_insights i "
+                "left join marts.film_rankings r "
+                "on r.cohort_id = i.cohort_id and r.film_id = i.film_id and r.strategy = i.percentile_strategy"
             )
         }
     vote_floor = Fraction(strategy_parameters().vote_floor)

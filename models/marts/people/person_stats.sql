@@ -34,14 +34,22 @@ people as (
 ),
 
 -- materialized, with only the columns used: as a plain reference PostgreSQL probes its index once per
--- (cohort, film) of cohort_film_stats, several times slower than hashing it
+-- (cohort, film) of cohort_film_stats, several times slower than hashing it. The rank is film_rankings'
+-- (ranked on read; ranking_insights stores only the bucket)
 insights as materialized (
     select
-        cohort_id,
-        film_id,
-        strategy_rank,
-        percentile_bucket
-    from {{ ref('ranking_insights') }}
+        insights.cohort_id,
+        insights.film_id,
+        rankings.rank as strategy_rank,
+        insights.percentile_bucket
+    from {{ ref('ranking_insights') }} as insights
+    left join {{ ref('film_rankings') }} as rankings
+        on
+            insights.cohort_id = rankings.cohort_id
+            and insights.film_id = rankings.film_id
+            -- a literal, so that only this strategy is scored (the filter is pushed below film_rankings' window)
+            and rankings.strategy = '{{ var("insights_strategy", "bayesian") }}'
+    where insights.percentile_strategy = '{{ var("insights_strategy", "bayesian") }}'
 ),
 
 strategies as (

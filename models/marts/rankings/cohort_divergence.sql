@@ -15,16 +15,14 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='delta_merge',
+        delta_keep_when='ratings_count is not null',
         unique_key=['cohort_id', 'film_id'],
         on_schema_change='fail',
         contract={'enforced': true},
         indexes=[
             {'columns': ['cohort_id', 'film_id'], 'unique': true},
             {'columns': ['film_id']},
-        ],
-        pre_hook=[
-            "{{ divergence_delete_touched(this) }}",
         ],
     )
 }}
@@ -135,4 +133,12 @@ final as (
     from compared
 )
 
-select * from final
+{%- set scope = none -%}
+{%- if is_incremental() %}
+    {%- set scope -%}
+        old_rows.film_id in ({{ rankings_changed_films(this) }})
+        or (old_rows.cohort_id, old_rows.film_id) in ({{ divergence_moved_pairs_sql(this) }})
+    {%- endset %}
+{%- endif %}
+
+{{ changed_rows_only('final', this, scope, ['cohort_id', 'film_id']) }}
