@@ -1,15 +1,10 @@
-{#- Pre-hook of the incremental ranking marts: delete the rows the model is about to rebuild, so rows
-    that should vanish (a film no longer rated in a cohort, a cohort emptied) do. Deletes every row
-    of a touched cohort (rankings_touched_cohorts) and, with include_changed_films, every row of a
-    changed film in any cohort (rankings_changed_films). A no-op on a full build and under --empty. -#}
-{% macro rankings_delete_touched(relation, include_changed_films=false) %}
+{#- Pre-hook of cohort_top_films: delete the lists of every touched cohort (rankings_touched_cohorts) before they
+    are ranked again, so that lists that should vanish (a cohort emptied) do. A no-op on a full build and under
+    --empty. -#}
+{% macro rankings_delete_touched(relation) %}
     {%- if incremental_hooks_active() -%}
     delete from {{ relation }} as target
-    where
-        target.cohort_id in ({{ rankings_touched_cohorts(relation) }})
-        {%- if include_changed_films %}
-        or target.film_id in ({{ rankings_changed_films(relation) }})
-        {%- endif %}
+    where target.cohort_id in ({{ rankings_touched_cohorts(relation) }})
     {%- else -%}
     select 1
     {%- endif -%}
