@@ -23,11 +23,11 @@
     {%- set w = batch_window_bounds(relation) -%}
     with
 
-    ratings_all as (
+    ratings_all as not materialized (
         select * from {{ ref('stg_raw__ratings') }}
     ),
 
-    diary_all as (
+    diary_all as not materialized (
         select * from {{ ref('stg_raw__diary_entries') }}
     ),
 

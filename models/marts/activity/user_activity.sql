@@ -37,11 +37,13 @@
 
 with
 
-ratings_all as (
+-- not materialized: each is read several times, and a materialized CTE would be a scan of all history; inlined,
+-- the window's batch_id bounds and the touched pairs reach the tables' indexes
+ratings_all as not materialized (
     select * from {{ ref('stg_raw__ratings') }}
 ),
 
-diary_all as (
+diary_all as not materialized (
     select * from {{ ref('stg_raw__diary_entries') }}
 ),
 
