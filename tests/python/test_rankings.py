@@ -475,6 +475,14 @@ def test_scores_trace_to_their_components(site):
     assert off[0][0] == 0
 
 
+def test_int_film_ranks_equals_film_rankings_order(site):
+    """The order that ranking_insights and person_stats read (int_film_ranks) is film_rankings', row for row."""
+    ranks = query(site, "select cohort_id, strategy, film_id, rank, ranked_films from intermediate.int_film_ranks")
+    shown = query(site, "select cohort_id, strategy, film_id, rank, ranked_films from marts.film_rankings")
+    assert len(shown) > 1000
+    assert sorted(ranks) == sorted(shown)
+
+
 def test_new_saved_cohort_gets_marts_on_next_build(site):
     with copy_of(site) as copy:
         with warehouse.connect(copy) as conn:

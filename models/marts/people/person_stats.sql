@@ -43,7 +43,7 @@ insights as materialized (
         rankings.rank as strategy_rank,
         insights.percentile_bucket
     from {{ ref('ranking_insights') }} as insights
-    left join {{ ref('film_rankings') }} as rankings
+    left join {{ ref('int_film_ranks') }} as rankings
         on
             insights.cohort_id = rankings.cohort_id
             and insights.film_id = rankings.film_id

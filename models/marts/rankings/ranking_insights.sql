@@ -40,7 +40,7 @@ distribution as (
 ),
 
 rankings as (
-    select * from {{ ref('film_rankings') }}
+    select * from {{ ref('int_film_ranks') }}
     where strategy = '{{ var("insights_strategy", "bayesian") }}'
 ),
 
