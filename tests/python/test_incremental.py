@@ -188,3 +188,32 @@ def test_incremental_marts_equal_full_refresh_on_generated_batches(db):
         assert {"rated", "liked", "logged", "rewatched"} <= set(kinds)
         assert conn.execute("select count(*) from raw.ratings where deleted").fetchone()[0] > 0
         assert conn.execute("select count(*) from raw.cohort_members where deleted").fetchone()[0] > 0
+
+    # One changed rating. ranking_insights re-derives the cohorts it touches whole (percentile buckets and
+    # medians need them) but writes only the rows whose value moved (macros/changed_rows_only.sql): the
+    # changed film's row, and the few films that crossed a bucket edge or a median. It rewrote every row of
+    # those cohorts before. Rows written by the build are the ones whose xmin is newer than the batch.
+    with warehouse.connect(db) as conn:
+        user_id, film_id = conn.execute(
+            "select user_id, film_id from raw.ratings where not deleted and rating between 1 and 4 "
+            "order by user_id, film_id limit 1"
+        ).fetchone()
+        conn.execute(
+            "update raw.ratings set rating = rating + 1, batch_id = ops.next_batch_id() "
+            "where user_id = %s and film_id = %s",
+            (user_id, film_id),
+        )
+        xid = conn.execute("select txid_current() % 4294967296").fetchone()[0]
+    build_and_compare(db, "one changed rating", delta=FROM_ACTIVITY_LOG)
+    with warehouse.connect(db) as conn:
+        rows, written, film_written = conn.execute(
+            """
+            select count(*), count(*) filter (where xmin::text::bigint > %(xid)s),
+                count(*) filter (where xmin::text::bigint > %(xid)s and film_id = %(film)s)
+            from marts.ranking_insights
+            where cohort_id in (select cohort_id from raw.cohort_members where user_id = %(user)s and not deleted)
+            """,
+            {"xid": xid, "film": film_id, "user": user_id},
+        ).fetchone()
+    assert film_written >= 1, "the changed film's row was not rewritten"
+    assert written <= rows // 4, f"{written} of the touched cohorts' {rows} rows rewritten for one changed rating"
