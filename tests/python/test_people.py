@@ -62,7 +62,7 @@ def expected(site):
             (c, f): (rank, bucket)
             for c, f, rank, bucket in conn.execute(
                 "select i.cohort_id, i.film_id, r.rank, i.percentile_bucket from marts.ranking_insights i "
-                "left join marts.film_rankings r "
+                "left join intermediate.int_film_ranks r "
                 "on r.cohort_id = i.cohort_id and r.film_id = i.film_id and r.strategy = i.percentile_strategy"
             )
         }
