@@ -1,10 +1,18 @@
 {#- The scoring half of a ranking, shared by film_rankings (which shows every part) and int_film_ranks (which
-    needs the order alone): CTEs `shrunk`, `components` and `scored` (every column of components plus `score`),
-    over CTEs `distribution` (int_cohort_film_distribution rows with ratings_count > 0) and `parameters`
-    (film_ranking_parameters) that the caller defines. Inlined (not materialized), so a reader pays only for the
-    columns it uses: the order needs the weighted components and nothing else. No leading `with`, no trailing
-    comma. -#}
+    needs the order alone): CTEs `distribution` (int_cohort_film_distribution rows with ratings_count > 0),
+    `parameters` (film_ranking_parameters), `shrunk`, `components` and `scored` (every column of components plus
+    `score`). Inlined (not materialized), so a reader pays only for the columns it uses: the order needs the
+    weighted components and nothing else. No leading `with`, no trailing comma. -#}
 {% macro ranking_scored_ctes() %}
+distribution as (
+    select * from {{ ref('int_cohort_film_distribution') }}
+    where ratings_count > 0
+),
+
+parameters as (
+    select * from {{ ref('film_ranking_parameters') }}
+),
+
 shrunk as not materialized (
     select
         distribution.cohort_id,

@@ -16,15 +16,6 @@
 
 with
 
-distribution as (
-    select * from {{ ref('int_cohort_film_distribution') }}
-    where ratings_count > 0
-),
-
-parameters as (
-    select * from {{ ref('film_ranking_parameters') }}
-),
-
 {{ ranking_scored_ctes() }},
 
 final as (

@@ -27,15 +27,6 @@
 
 with
 
-distribution as (
-    select * from {{ ref('int_cohort_film_distribution') }}
-    where ratings_count > 0
-),
-
-parameters as (
-    select * from {{ ref('film_ranking_parameters') }}
-),
-
 {{ ranking_scored_ctes() }},
 
 -- the order, from the keys and the score alone
