@@ -47,7 +47,7 @@ insights as materialized (
         on
             insights.cohort_id = rankings.cohort_id
             and insights.film_id = rankings.film_id
-            -- a literal, so that only this strategy is scored (the filter is pushed below film_rankings' window)
+            -- a literal, so that only this strategy is scored (the filter is pushed below int_film_ranks' window)
             and rankings.strategy = '{{ var("insights_strategy", "bayesian") }}'
     where insights.percentile_strategy = '{{ var("insights_strategy", "bayesian") }}'
 ),

@@ -27,6 +27,9 @@
     )
 }}
 
+{#- the changed films, queried once: the recomputed rows and the stored rows they replace are the same scope -#}
+{%- set changed_films = rankings_changed_films(this) if is_incremental() else none %}
+
 with
 
 distribution as (
@@ -56,7 +59,7 @@ rated as (
         select rated.*
         from rated
         where
-            rated.film_id in ({{ rankings_changed_films(this) }})
+            rated.film_id in ({{ changed_films }})
             or (rated.cohort_id, rated.film_id) in ({{ divergence_moved_pairs_sql(this) }})
     ),
 
@@ -136,7 +139,7 @@ final as (
 {%- set scope = none -%}
 {%- if is_incremental() %}
     {%- set scope -%}
-        old_rows.film_id in ({{ rankings_changed_films(this) }})
+        old_rows.film_id in ({{ changed_films }})
         or (old_rows.cohort_id, old_rows.film_id) in ({{ divergence_moved_pairs_sql(this) }})
     {%- endset %}
 {%- endif %}

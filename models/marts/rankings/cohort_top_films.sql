@@ -6,22 +6,22 @@
     cohort's lists at once (cohort_overlap) nor for an API answering hundreds of first pages a second. Both read
     this table instead; a page deeper than the depth, or a filtered page the head cannot fill, reads
     film_rankings (python_jobs/serve/queries.py).
-    Incremental: a touched cohort's ranks all move (C, the z moments, the order), so its lists are deleted by the
-    pre-hook and ranked again; an untouched cohort's lists are unchanged (its distribution rows and parameters
+    Incremental: a touched cohort's ranks all move (C, the z moments, the order), so its lists are ranked again and
+    written through the one mechanism of the recomputing marts (macros/changed_rows_only.sql: the rows that changed,
+    and the keys of list positions that vanished); an untouched cohort's lists are unchanged (its distribution rows and parameters
     did not change), so the result equals a full refresh. A strategy seed change needs --full-refresh.
 -#}
 {%- set depth = [var('top_films_depth', 250), var('overlap_depths', [50, 100, 250]) | max] | max -%}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='delta_merge',
+        delta_keep_when='film_id is not null',
+        unique_key=['cohort_id', 'strategy', 'rank'],
         on_schema_change='fail',
         contract={'enforced': true},
         indexes=[
             {'columns': ['cohort_id', 'strategy', 'rank'], 'unique': true},
-        ],
-        pre_hook=[
-            "{{ rankings_delete_touched(this) }}",
         ],
     )
 }}
@@ -32,7 +32,8 @@
     SIZE=small: the sort per cohort and strategy is smaller). Seed values, quoted as literals; while parsing (and for
     an empty seed) one branch of strategy '' that selects nothing. -#}
 {%- set strategies = column_values(ref('ranking_strategies'), 'strategy', default=['']) -%}
-{%- set cohort_filter = 'cohort_id in (' ~ rankings_touched_cohorts(this) ~ ')' if is_incremental() else 'true' %}
+{%- set touched_cohorts = rankings_touched_cohorts(this) if is_incremental() else none -%}
+{%- set cohort_filter = 'cohort_id in (' ~ touched_cohorts ~ ')' if is_incremental() else 'true' %}
 
 with
 
@@ -82,4 +83,6 @@ rankings as (
     {%- endfor %}
 )
 
-select * from rankings
+{%- set scope = 'old_rows.cohort_id in (' ~ touched_cohorts ~ ')' if is_incremental() else none %}
+
+{{ changed_rows_only('rankings', this, scope, ['cohort_id', 'strategy', 'rank']) }}

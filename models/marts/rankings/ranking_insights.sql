@@ -33,6 +33,11 @@
     )
 }}
 
+{#- the touched cohorts and changed films, queried once: the recomputed rows and the stored rows they replace
+    are the same scope -#}
+{%- set touched_cohorts = rankings_touched_cohorts(this) if is_incremental() else none -%}
+{%- set changed_films = rankings_changed_films(this) if is_incremental() else none %}
+
 with
 
 distribution as (
@@ -66,8 +71,8 @@ parameters as (
         select distribution.*
         from distribution
         where
-            distribution.cohort_id in ({{ rankings_touched_cohorts(this) }})
-            or distribution.film_id in ({{ rankings_changed_films(this) }})
+            distribution.cohort_id in ({{ touched_cohorts }})
+            or distribution.film_id in ({{ changed_films }})
     ),
 
 {% else %}
@@ -180,8 +185,8 @@ final as (
 {%- set scope = none -%}
 {%- if is_incremental() %}
     {%- set scope -%}
-        old_rows.cohort_id in ({{ rankings_touched_cohorts(this) }})
-        or old_rows.film_id in ({{ rankings_changed_films(this) }})
+        old_rows.cohort_id in ({{ touched_cohorts }})
+        or old_rows.film_id in ({{ changed_films }})
     {%- endset %}
 {%- endif %}
 
