@@ -22,6 +22,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # SIGINT is how we stop the child, so it must not inherit it ignored: a command started in the background by a
+    # script without job control (`nohup python -m python_jobs build &`, cron) runs with SIGINT ignored, and dbt
+    # would then outlive a SIGKILL to us. The child is in a session of its own, so no terminal's Ctrl-C reaches it
+    # either way; only our SIGINT (and the kernel's, below) does.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
