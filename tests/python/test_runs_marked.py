@@ -138,39 +138,30 @@ children.run([sys.executable, "-c", "import os, time; print(os.getpid(), flush=T
 """
 
 
-def default_sigint() -> None:  # runs in the child between fork and exec
+def default_sigint() -> None:  # runs in the child between fork and exec: as a terminal starts a command
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def ignore_sigint() -> None:  # runs in the child between fork and exec
+def ignore_sigint() -> None:  # as a script without job control starts one in the background (`nohup ... &`, cron)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def test_a_child_dies_with_a_command_started_with_sigint_ignored():
-    """A command started by a script in the background (no job control: SIGINT ignored, inherited by whatever it
-    starts) and then SIGKILLed: its child (dbt) still gets the kernel's SIGINT and exits."""
+@pytest.mark.parametrize(
+    ("sig", "started"),
+    [
+        (signal.SIGKILL, default_sigint),
+        (signal.SIGTERM, default_sigint),
+        (signal.SIGINT, default_sigint),
+        # SIGINT ignored is inherited by whatever the command starts: its child must still get the kernel's SIGINT
+        (signal.SIGKILL, ignore_sigint),
+    ],
+    ids=["SIGKILL", "SIGTERM", "SIGINT", "SIGKILL-started-with-SIGINT-ignored"],
+)
+def test_a_killed_command_takes_its_child_with_it(sig, started):
+    """What `python -m python_jobs build` does with dbt (pipeline.dbt runs it through children.run). The command is
+    started the same way whatever the signals of the process running this test."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", CHILD], cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=ignore_sigint
-    )
-    try:
-        assert int(parent.stdout.readline()) == parent.pid
-        child = int(parent.stdout.readline())
-        assert not gone(child)
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(timeout=30)
-        wait_for("the child to exit after SIGKILL to a parent that ignores SIGINT", lambda: gone(child), timeout=20)
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-
-
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_a_killed_command_takes_its_child_with_it(sig):
-    """What `python -m python_jobs build` does with dbt (pipeline.dbt runs it through children.run). The command
-    is started as a terminal starts it (SIGINT not ignored) even when this test runs in the background; the next
-    test starts it with SIGINT ignored."""
-    parent = subprocess.Popen(
-        [sys.executable, "-c", CHILD], cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint
+        [sys.executable, "-c", CHILD], cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=started
     )
     try:
         assert int(parent.stdout.readline()) == parent.pid
@@ -179,7 +170,7 @@ def test_a_killed_command_takes_its_child_with_it(sig):
         parent.send_signal(sig)
         parent.wait(timeout=30)
         wait_for(f"the child to exit after {sig.name} to its parent", lambda: gone(child), timeout=20)
-        KILL_POINTS.append(f"command with a child process ({sig.name})")
+        KILL_POINTS.append(f"command with a child process ({sig.name}, {started.__name__})")
     finally:
         if parent.poll() is None:
             parent.kill()
