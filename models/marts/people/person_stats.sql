@@ -38,8 +38,7 @@ people as (
 -- (cohort, film) of cohort_film_stats, several times slower than hashing it. The rank is film_rankings' (ranked
 -- on read); a film is in the top 10% when rank / ranked_films is within the seed's buckets up to 10% (as
 -- ranking_insights' percentile_bucket says), read from the same ranks rather than from ranking_insights, so that
--- this model does not wait for that one: the two run side by side (at SIZE=medium each takes about 90 s after
--- a 0.1% batch, and run one after the other they were half the build)
+-- this model does not wait for that one: the two run side by side
 ranks as materialized (
     select
         rankings.cohort_id,
