@@ -6,10 +6,11 @@
     cohort's lists at once (cohort_overlap) nor for an API answering hundreds of first pages a second. Both read
     this table instead; a page deeper than the depth, or a filtered page the head cannot fill, reads
     film_rankings (python_jobs/serve/queries.py).
-    Incremental: a touched cohort's ranks all move (C, the z moments, the order), so its lists are ranked again and
-    written through the one mechanism of the recomputing marts (macros/changed_rows_only.sql: the rows that changed,
-    and the keys of list positions that vanished); an untouched cohort's lists are unchanged (its distribution rows and parameters
-    did not change), so the result equals a full refresh. A strategy seed change needs --full-refresh.
+    Incremental: a touched cohort's ranks all move (C, the z moments, the order), so its lists are ranked again
+    and written through the one mechanism of the recomputing marts (macros/changed_rows_only.sql: the rows that
+    changed, and the keys of list positions that vanished); an untouched cohort's lists are unchanged (its
+    distribution rows and parameters did not change), so the result equals a full refresh. A strategy seed
+    change needs --full-refresh.
 -#}
 {%- set depth = [var('top_films_depth', 250), var('overlap_depths', [50, 100, 250]) | max] | max -%}
 {{
