@@ -245,6 +245,8 @@ create table if not exists raw.film_people (
     batch_id bigint not null default nextval('ops.batch_id_seq'),
     primary key (film_id, person_id, role)
 );
+-- a person's films (int_person_stats recomputes a touched person's row from them)
+create index if not exists film_people_person_idx on raw.film_people (person_id, role);
 
 create table if not exists raw.lists (
     list_id text primary key,

@@ -67,8 +67,10 @@ def run_sql_of(dbname: str, path: str) -> str:
 FROM_ACTIVITY_LOG = ("marts/activity/activity_digest.sql", "intermediate/activity/int_user_streaks.sql")
 DELTA_MARK = "event_changes as ("
 # activity_digest recounts a week of a cohort up to this size from its members and a larger one from the week's
-# events: lowered from the default 2000 so that ML-100K's cohorts (943 users in all) take both paths
-INCREMENTAL_VARS = '{"activity_digest_recount_by_members_max": 100}'
+# events, and cohort_film_stats finds a pair's left extreme from its cohort's members up to this size and from
+# its film's ratings above it: lowered from the defaults (2000, 500) so that ML-100K's cohorts (943 users in
+# all) and the generated ones take both paths
+INCREMENTAL_VARS = '{"activity_digest_recount_by_members_max": 100, "extremes_by_members_max": 100}'
 
 
 def build_and_compare(

@@ -33,15 +33,6 @@
 
 with
 
--- the state as of the window's hi: what a full build aggregates, and where a left extreme is recomputed
-ratings_at_hi as (
-    {{ ratings_as_of(window.hi) }}
-),
-
-members_at_hi as (
-    {{ members_as_of(window.hi) }}
-),
-
 {% if is_incremental() and window.lo > 0 %}
 
     -- the signed change of every cohort's ratings in the window
@@ -63,6 +54,7 @@ members_at_hi as (
             coalesce(sum(sign) filter (where is_liked), 0) as liked_count,
             coalesce(sum(sign) filter (where is_favorite is not null), 0) as favorite_signals,
             coalesce(sum(sign) filter (where is_favorite), 0) as favorite_count,
+            count(*) filter (where sign > 0 and rating is not null) as added_ratings,
             min(rated_at) filter (where sign > 0 and rating is not null) as added_first_at,
             max(rated_at) filter (where sign > 0 and rating is not null) as added_last_at,
             min(rated_at) filter (where sign < 0 and rating is not null) as removed_first_at,
@@ -98,40 +90,167 @@ members_at_hi as (
             coalesce(previous.likes, 0) + delta.liked_count as liked_count,
             coalesce(previous.favorite_signals, 0) + delta.favorite_signals as favorite_signals,
             coalesce(previous.favorites, 0) + delta.favorite_count as favorite_count,
-            -- an extreme that left (a removed rating at or beyond it) is recomputed below
-            coalesce(delta.removed_first_at <= previous.first_rating_at, false)
-            or coalesce(delta.removed_last_at >= previous.last_rating_at, false) as extremes_left,
-            least(previous.first_rating_at, delta.added_first_at) as merged_first_at,
-            greatest(previous.last_rating_at, delta.added_last_at) as merged_last_at
+            -- an extreme that left (a removed rating at or beyond it) is recomputed below, unless an added rating
+            -- reaches it (every rating at hi is an old one, within the old extremes, or an added one) or every
+            -- rating the pair has at hi came in this window (the added versions are all valid at hi, so when they
+            -- are as many as the pair's ratings they are its ratings). A re-rating is removed and added at once,
+            -- usually later: that needs no read unless the removed rating was the pair's first
+            (
+                (
+                    coalesce(delta.removed_first_at <= previous.first_rating_at, false)
+                    and not coalesce(delta.added_first_at <= previous.first_rating_at, false)
+                )
+                or (
+                    coalesce(delta.removed_last_at >= previous.last_rating_at, false)
+                    and not coalesce(delta.added_last_at >= previous.last_rating_at, false)
+                )
+            )
+            and coalesce(previous.ratings_count, 0) + delta.ratings_count <> delta.added_ratings as extremes_left,
+            case
+                when coalesce(previous.ratings_count, 0) + delta.ratings_count = delta.added_ratings
+                    then delta.added_first_at
+                else least(previous.first_rating_at, delta.added_first_at)
+            end as merged_first_at,
+            case
+                when coalesce(previous.ratings_count, 0) + delta.ratings_count = delta.added_ratings
+                    then delta.added_last_at
+                else greatest(previous.last_rating_at, delta.added_last_at)
+            end as merged_last_at
         from delta
         left join previous
             on delta.cohort_id = previous.cohort_id and delta.film_id = previous.film_id
     ),
 
-    extremes_to_recompute as (
+    extremes_left as (
         select
-            cohort_id,
-            film_id
+            merged.cohort_id,
+            merged.film_id
         from merged
-        where extremes_left and ratings_count > 0
+        where
+            merged.extremes_left and merged.ratings_count > 0
+            and merged.cohort_id in (select cohorts.cohort_id from {{ source('raw', 'cohorts') }} as cohorts)
     ),
 
-    recomputed_extremes as (
+    -- the size of each cohort with a pair to recompute (current members), which picks the cheaper path below: it
+    -- changes only the cost
+    cohort_sizes as (
         select
             members.cohort_id,
-            ratings.film_id,
-            min(ratings.rated_at) filter (where ratings.rating is not null) as first_rating_at,
-            max(ratings.rated_at) filter (where ratings.rating is not null) as last_rating_at
-        from ratings_at_hi as ratings
-        inner join members_at_hi as members
-            on ratings.user_id = members.user_id
-        where (members.cohort_id, ratings.film_id) in (
-            select
-                extremes_to_recompute.cohort_id,
-                extremes_to_recompute.film_id
-            from extremes_to_recompute
-        )
-        group by members.cohort_id, ratings.film_id
+            count(*) as cohort_members
+        from {{ source('raw', 'cohort_members') }} as members
+        where members.cohort_id in (select extremes_left.cohort_id from extremes_left) and not members.deleted
+        group by members.cohort_id
+    ),
+
+    extremes_to_recompute as (
+        select
+            extremes_left.cohort_id,
+            extremes_left.film_id,
+            cohort_sizes.cohort_members <= {{ var('extremes_by_members_max', 500) }} as by_members
+        from extremes_left
+        inner join cohort_sizes
+            on extremes_left.cohort_id = cohort_sizes.cohort_id
+    ),
+
+    -- A left extreme is the min / max rating time of the pair's ratings at hi, found by index from the pair,
+    -- never by joining every member with every rating (at SIZE=medium that join made a 1% batch cost as much
+    -- as a full build). A pair of a cohort of at most var('extremes_by_members_max', 500) members probes the
+    -- ratings' key (user_id, film_id) once per member; a larger cohort's pair reads its film's ratings (by
+    -- film_id) and probes membership by key: a probe of either kind costs about the same (4 us at SIZE=small),
+    -- and a film has a few hundred ratings on average. Both paths read the same ratings and members as of hi.
+    -- (ST05: the subqueries are correlated with each pair, which a CTE cannot be)
+    recomputed_extremes as (
+        select
+            pairs.cohort_id,
+            pairs.film_id,
+            found.first_rating_at,
+            found.last_rating_at
+        from extremes_to_recompute as pairs
+        cross join
+            lateral (  -- noqa: ST05
+                select
+                    min(pair_ratings.rated_at) as first_rating_at,
+                    max(pair_ratings.rated_at) as last_rating_at
+                from (
+                    select member_now.user_id
+                    from {{ source('raw', 'cohort_members') }} as member_now
+                    where
+                        member_now.cohort_id = pairs.cohort_id
+                        and member_now.batch_id <= {{ window.hi }} and not member_now.deleted
+                    union all
+                    select member_then.user_id
+                    from {{ source('ops', 'cohort_member_versions') }} as member_then
+                    where
+                        member_then.cohort_id = pairs.cohort_id
+                        and member_then.batch_id <= {{ window.hi }} and member_then.replaced_by > {{ window.hi }}
+                        and not member_then.deleted
+                ) as members
+                cross join lateral (
+                    select rating_now.rated_at
+                    from {{ source('raw', 'ratings') }} as rating_now
+                    where
+                        rating_now.user_id = members.user_id and rating_now.film_id = pairs.film_id
+                        and rating_now.batch_id <= {{ window.hi }} and not rating_now.deleted
+                        and rating_now.rating is not null
+                    union all
+                    select rating_then.rated_at
+                    from {{ source('ops', 'rating_versions') }} as rating_then
+                    where
+                        rating_then.user_id = members.user_id and rating_then.film_id = pairs.film_id
+                        and rating_then.batch_id <= {{ window.hi }} and rating_then.replaced_by > {{ window.hi }}
+                        and not rating_then.deleted and rating_then.rating is not null
+                ) as pair_ratings
+            ) as found
+        where pairs.by_members
+        union all
+        select
+            pairs.cohort_id,
+            pairs.film_id,
+            found.first_rating_at,
+            found.last_rating_at
+        from extremes_to_recompute as pairs
+        cross join
+            lateral (  -- noqa: ST05
+                select
+                    min(film_ratings.rated_at) as first_rating_at,
+                    max(film_ratings.rated_at) as last_rating_at
+                from (
+                    select
+                        rating_now.user_id,
+                        rating_now.rated_at
+                    from {{ source('raw', 'ratings') }} as rating_now
+                    where
+                        rating_now.film_id = pairs.film_id
+                        and rating_now.batch_id <= {{ window.hi }} and not rating_now.deleted
+                        and rating_now.rating is not null
+                    union all
+                    select
+                        rating_then.user_id,
+                        rating_then.rated_at
+                    from {{ source('ops', 'rating_versions') }} as rating_then
+                    where
+                        rating_then.replaced_by > {{ window.hi }} and rating_then.film_id = pairs.film_id
+                        and rating_then.batch_id <= {{ window.hi }}
+                        and not rating_then.deleted and rating_then.rating is not null
+                ) as film_ratings
+                -- membership by key, one probe per rating (a correlated EXISTS would hash the cohort's members
+                -- once per pair); a member is in raw.cohort_members or in a version valid at hi, never in both
+                cross join lateral (
+                    select 1 as is_member
+                    from {{ source('raw', 'cohort_members') }} as member_now
+                    where
+                        member_now.cohort_id = pairs.cohort_id and member_now.user_id = film_ratings.user_id
+                        and member_now.batch_id <= {{ window.hi }} and not member_now.deleted
+                    union all
+                    select 1 as is_member
+                    from {{ source('ops', 'cohort_member_versions') }} as member_then
+                    where
+                        member_then.cohort_id = pairs.cohort_id and member_then.user_id = film_ratings.user_id
+                        and member_then.batch_id <= {{ window.hi }} and member_then.replaced_by > {{ window.hi }}
+                        and not member_then.deleted
+                ) as membership
+            ) as found
+        where not pairs.by_members
     ),
 
     aggregated as (
@@ -153,6 +272,15 @@ members_at_hi as (
     ),
 
 {% else %}
+
+    -- the state as of the window's hi
+    ratings_at_hi as (
+        {{ ratings_as_of(window.hi) }}
+    ),
+
+    members_at_hi as (
+        {{ members_as_of(window.hi) }}
+    ),
 
     cohort_ratings as (
         select

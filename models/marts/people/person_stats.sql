@@ -2,28 +2,43 @@
     Grain: one row per (cohort_id, person_id, person_role): how a cohort rates the films of a director,
     actor, writer or producer it has watched.
     weighted_score is the person-level Bayesian mean: all the cohort's ratings of the person's films,
-    pulled towards the cohort's mean by the vote floor of the `bayesian` strategy (seeds/ranking_strategies.csv).
-    films_in_top_10pct counts the person's films in the cohort's top 10% (ranking_insights.percentile_bucket's
-    rule, applied to the same ranks).
-    Cost: one hash join of cohort_film_stats with the credits and one hash aggregate over it, on integer
-    states, with no sort (the best film is a min(), not an ordered array_agg); it grows with
-    cohort_film_stats rows x credits per film, i.e. with the mart's own size.
-    A table: rebuilt on every build (its inputs are incremental marts).
+    pulled towards the cohort's mean C by the vote floor of the `bayesian` strategy (film_ranking_parameters'
+    row of the cohort, which holds both). films_in_top_10pct counts the person's films whose
+    ranking_insights.percentile_bucket is within the top 10% (the buckets of seeds/percentile_buckets.csv up to
+    0.10). best_film_id and the sums are int_person_stats'.
+
+    A view, computed on read. C moves with any rating of the cohort and the top 10% with any rank, so a stored
+    weighted score or top count is rewritten for every person of every touched cohort: as a table this mart
+    was rebuilt whole on every build (at SIZE=medium 157 s of a 238 s build after a 0.1% batch, 5.0M rows).
+    Here the per-person sums and best film are stored and maintained from the change (int_person_stats,
+    incremental), and a read adds C (one row per cohort) and counts the top films (a tenth of the cohort's
+    films, by ranking_insights' index). A read of one cohort (`where cohort_id = ...`, as the API's) reaches
+    each part by its index; a read of the whole mart joins the top tenth of every cohort with its credits.
 -#}
 {{
     config(
+        materialized='view',
         contract={'enforced': true},
-        indexes=[
-            {'columns': ['cohort_id', 'person_role', 'person_id'], 'unique': true},
-            {'columns': ['person_id']},
-        ],
     )
 }}
 
 with
 
 stats as (
-    select * from {{ ref('cohort_film_stats') }}
+    select * from {{ ref('int_person_stats') }}
+),
+
+parameters as (
+    select * from {{ ref('film_ranking_parameters') }}
+    where strategy = 'bayesian'
+),
+
+insights as (
+    select * from {{ ref('ranking_insights') }}
+),
+
+percentile_buckets as (
+    select * from {{ ref('percentile_buckets') }}
 ),
 
 credits as (
@@ -34,110 +49,50 @@ people as (
     select * from {{ ref('stg_raw__people') }}
 ),
 
--- materialized, with only the columns used: as a plain reference PostgreSQL probes its index once per
--- (cohort, film) of cohort_film_stats, several times slower than hashing it. The rank is film_rankings' (ranked
--- on read); a film is in the top 10% when rank / ranked_films is within the seed's buckets up to 10% (as
--- ranking_insights' percentile_bucket says), read from the same ranks rather than from ranking_insights, so that
--- this model does not wait for that one: the two run side by side
-ranks as materialized (
+-- per (cohort, person, role), so a filter on any of them reaches ranking_insights and the credits; unique by
+-- its grouping, so a reader that does not use the count does not join it
+top_films as (
     select
-        rankings.cohort_id,
-        rankings.film_id,
-        rankings.rank as strategy_rank,
-        rankings.rank::numeric / rankings.ranked_films <= (
-            select max(percentile_buckets.max_percentile)
-            from {{ ref('percentile_buckets') }} as percentile_buckets
-            where percentile_buckets.max_percentile <= 0.10
-        ) as is_top_10pct
-    from {{ ref('int_film_ranks') }} as rankings
-    -- a literal, so that only this strategy is scored (the filter is pushed below int_film_ranks' window)
-    where rankings.strategy = '{{ var("insights_strategy", "bayesian") }}'
-),
-
-strategies as (
-    select * from {{ ref('ranking_strategies') }}
-),
-
-vote_floor as (
-    select strategies.vote_floor
-    from strategies
-    where strategies.strategy = 'bayesian'
-),
-
--- One row per (cohort, film), which the big aggregate below reads once per credit: narrow, with integer
--- counts and the rating sum in half stars (sum of bucket count x 2 x bucket value: an integer, as ratings
--- are half stars), so that the sums are machine integers, several times cheaper than numeric ones and
--- just as exact.
-film_sums as materialized (
-    select
-        stats.cohort_id,
-        stats.film_id,
-        stats.watchers::integer as watchers,
-        stats.ratings_count::integer as ratings_count,
-        (
-            {% for bucket in rating_buckets() -%}
-                {% set half_stars = (bucket.value | float * 2) | int -%}
-                {% if not loop.first %}+ {% endif %}coalesce(stats.{{ bucket.column }}, 0) * {{ half_stars }}
-            {% endfor %}
-        )::integer as half_star_sum,
-        coalesce(ranks.is_top_10pct, false) as is_top_10pct,
-        ranks.strategy_rank
-    from stats
-    left join ranks
-        on stats.cohort_id = ranks.cohort_id and stats.film_id = ranks.film_id
-),
-
-cohort_means as (
-    select
-        cohort_id,
-        sum(half_star_sum) / 2.0 / nullif(sum(ratings_count), 0) as cohort_mean
-    from film_sums
-    group by cohort_id
-),
-
--- best_film_id is the first of the person's films by (strategy_rank nulls last, film_id): the min() of the
--- arrays [strategy_rank, film_id], which compare element by element with NULL last, so no person's films
--- are sorted
-aggregated as (
-    select
-        film_sums.cohort_id,
+        insights.cohort_id,
         credits.person_id,
         credits.person_role,
-        count(*) as films_count,
-        sum(film_sums.watchers) as watchers,
-        sum(film_sums.ratings_count) as ratings_count,
-        sum(film_sums.half_star_sum) / 2.0 as rating_sum,
-        count(*) filter (where film_sums.is_top_10pct) as films_in_top_10pct,
-        min(array[film_sums.strategy_rank, film_sums.film_id]) as best_film
-    from film_sums
+        count(*) as films_in_top_10pct
+    from insights
+    inner join percentile_buckets
+        on insights.percentile_bucket = percentile_buckets.percentile_bucket
     inner join credits
-        on film_sums.film_id = credits.film_id
-    group by film_sums.cohort_id, credits.person_id, credits.person_role
+        on insights.film_id = credits.film_id
+    where percentile_buckets.max_percentile <= 0.10
+    group by insights.cohort_id, credits.person_id, credits.person_role
 ),
 
 final as (
     select
-        aggregated.cohort_id::text as cohort_id,
-        aggregated.person_id::text as person_id,
+        stats.cohort_id::text as cohort_id,
+        stats.person_id::text as person_id,
         people.person_name::text as person_name,
-        aggregated.person_role::text as person_role,
-        aggregated.films_count::bigint as films_count,
-        aggregated.watchers::bigint as watchers,
-        aggregated.ratings_count::bigint as ratings_count,
-        round(aggregated.rating_sum / nullif(aggregated.ratings_count, 0), 4)::numeric(6, 4) as avg_rating,
+        stats.person_role::text as person_role,
+        stats.films_count::bigint as films_count,
+        stats.watchers::bigint as watchers,
+        stats.ratings_count::bigint as ratings_count,
+        round(stats.rating_sum / nullif(stats.ratings_count, 0), 4)::numeric(6, 4) as avg_rating,
         round(
-            {{ bayesian_mean('aggregated.ratings_count', 'aggregated.rating_sum / nullif(aggregated.ratings_count, 0)',
-                             'vote_floor.vote_floor', 'cohort_means.cohort_mean') }},
+            {{ bayesian_mean('stats.ratings_count', 'stats.rating_sum / nullif(stats.ratings_count, 0)',
+                             'parameters.vote_floor', 'parameters.cohort_mean_rating') }},
             4
         )::numeric(6, 4) as weighted_score,
-        aggregated.films_in_top_10pct::bigint as films_in_top_10pct,
-        aggregated.best_film[2]::bigint as best_film_id
-    from aggregated
-    inner join cohort_means
-        on aggregated.cohort_id = cohort_means.cohort_id
-    cross join vote_floor
+        coalesce(top_films.films_in_top_10pct, 0)::bigint as films_in_top_10pct,
+        stats.best_film_id::bigint as best_film_id
+    from stats
+    left join parameters
+        on stats.cohort_id = parameters.cohort_id
+    left join top_films
+        on
+            stats.cohort_id = top_films.cohort_id
+            and stats.person_id = top_films.person_id
+            and stats.person_role = top_films.person_role
     left join people
-        on aggregated.person_id = people.person_id
+        on stats.person_id = people.person_id
 )
 
 select * from final
