@@ -27,14 +27,7 @@
     ) as old_rows on true
     where old_rows.{{ keys[0] }} is null or (old_rows.*) is distinct from (new_rows.*)
     union all
-    select (jsonb_populate_record(
-        null::{{ relation }},
-        jsonb_build_object(
-            {%- for key in keys %}
-            '{{ key }}', old_rows.{{ key }}{% if not loop.last %},{% endif %}
-            {%- endfor %}
-        )
-    )).*
+    select {{ changed_rows_only_vanished(relation, 'old_rows', keys) }}
     from (
         -- the scope's keys the recomputation no longer produces (a set difference: hashed, never a scan of
         -- new_rows per key)
@@ -60,14 +53,7 @@
             {%- endfor %}
     where old_rows.{{ keys[0] }} is null or (old_rows.*) is distinct from (new_rows.*)
     union all
-    select (jsonb_populate_record(
-        null::{{ relation }},
-        jsonb_build_object(
-            {%- for key in keys %}
-            '{{ key }}', old_rows.{{ key }}{% if not loop.last %},{% endif %}
-            {%- endfor %}
-        )
-    )).*
+    select {{ changed_rows_only_vanished(relation, 'old_rows', keys) }}
     from {{ relation }} as old_rows
     where
         ({{ scope }})
@@ -83,3 +69,16 @@
     select * from {{ new_rows }}
     {%- endif -%}
 {% endmacro %}
+
+{#- A row of `relation` with the keys of `alias` and every other column NULL: how changed_rows_only tells
+    delta_merge that a stored row vanished. -#}
+{% macro changed_rows_only_vanished(relation, alias, keys) %}
+    (jsonb_populate_record(
+        null::{{ relation }},
+        jsonb_build_object(
+            {%- for key in keys %}
+            '{{ key }}', {{ alias }}.{{ key }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
+    )).*
+{%- endmacro %}

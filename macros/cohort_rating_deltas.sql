@@ -117,3 +117,16 @@ cohort_rating_deltas as (
         )
 )
 {% endmacro %}
+
+{#- cohort_rating_deltas(lo, hi) followed by `touched_pairs` (cohort_id, film_id): the pairs whose ratings
+    entered or left a cohort in the window, each once. Needs no leading `with`; leaves no trailing comma. -#}
+{% macro cohort_touched_pairs(lo, hi) %}
+{{ cohort_rating_deltas(lo, hi) }},
+
+touched_pairs as (
+    select distinct
+        cohort_id,
+        film_id
+    from cohort_rating_deltas
+)
+{% endmacro %}

@@ -1,17 +1,17 @@
 {#- Cohort membership as it stood after batch `as_of` (see ratings_as_of), for cohorts that exist in
-    raw.cohorts. Columns: cohort_id, user_id. -#}
-{% macro members_as_of(as_of) %}
+    raw.cohorts. Columns: cohort_id, user_id. matching: an optional condition on them (see ratings_as_of). -#}
+{% macro members_as_of(as_of, matching=none) %}
     select cohort_id, user_id
     from {{ source('raw', 'cohort_members') }}
     where
         batch_id <= {{ as_of }} and not deleted
-        and cohort_id in (select cohort_id from {{ source('raw', 'cohorts') }})
+        and cohort_id in (select cohort_id from {{ source('raw', 'cohorts') }}){% if matching %} and ({{ matching }}){% endif %}
     union all
     select cohort_id, user_id
     from {{ source('ops', 'cohort_member_versions') }}
     where
         batch_id <= {{ as_of }} and replaced_by > {{ as_of }} and not deleted
-        and cohort_id in (select cohort_id from {{ source('raw', 'cohorts') }})
+        and cohort_id in (select cohort_id from {{ source('raw', 'cohorts') }}){% if matching %} and ({{ matching }}){% endif %}
 {% endmacro %}
 
 {#- Whether user `user_expr` was a member of cohort `cohort_expr` after batch `as_of`, as a boolean

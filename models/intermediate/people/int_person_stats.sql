@@ -62,14 +62,7 @@ lower_bound as (
 
 {% if is_incremental() and window.lo > 0 %}
 
-    {{ cohort_rating_deltas(window.lo, window.hi) }},
-
-    touched_pairs as (
-        select distinct
-            cohort_id,
-            film_id
-        from cohort_rating_deltas
-    ),
+    {{ cohort_touched_pairs(window.lo, window.hi) }},
 
     -- the people whose row may have moved: credited on a touched pair, or newly credited on a film a cohort
     -- has logged

@@ -34,14 +34,7 @@ with
 
 {% if is_incremental() and window.lo > 0 %}
 
-    {{ cohort_rating_deltas(window.lo, window.hi) }},
-
-    touched_pairs as (
-        select distinct
-            cohort_id,
-            film_id
-        from cohort_rating_deltas
-    ),
+    {{ cohort_touched_pairs(window.lo, window.hi) }},
 
     stats as not materialized (
         select cohort_film_stats.*

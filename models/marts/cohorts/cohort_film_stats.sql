@@ -171,35 +171,12 @@ with
                 select
                     min(pair_ratings.rated_at) as first_rating_at,
                     max(pair_ratings.rated_at) as last_rating_at
-                from (
-                    select member_now.user_id
-                    from {{ source('raw', 'cohort_members') }} as member_now
-                    where
-                        member_now.cohort_id = pairs.cohort_id
-                        and member_now.batch_id <= {{ window.hi }} and not member_now.deleted
-                    union all
-                    select member_then.user_id
-                    from {{ source('ops', 'cohort_member_versions') }} as member_then
-                    where
-                        member_then.cohort_id = pairs.cohort_id
-                        and member_then.batch_id <= {{ window.hi }} and member_then.replaced_by > {{ window.hi }}
-                        and not member_then.deleted
-                ) as members
-                cross join lateral (
-                    select rating_now.rated_at
-                    from {{ source('raw', 'ratings') }} as rating_now
-                    where
-                        rating_now.user_id = members.user_id and rating_now.film_id = pairs.film_id
-                        and rating_now.batch_id <= {{ window.hi }} and not rating_now.deleted
-                        and rating_now.rating is not null
-                    union all
-                    select rating_then.rated_at
-                    from {{ source('ops', 'rating_versions') }} as rating_then
-                    where
-                        rating_then.user_id = members.user_id and rating_then.film_id = pairs.film_id
-                        and rating_then.batch_id <= {{ window.hi }} and rating_then.replaced_by > {{ window.hi }}
-                        and not rating_then.deleted and rating_then.rating is not null
-                ) as pair_ratings
+                from ({{ members_as_of(window.hi, 'cohort_id = pairs.cohort_id') }}) as members
+                cross join
+                    lateral (
+                        {{ ratings_as_of(window.hi, 'user_id = members.user_id and film_id = pairs.film_id') }}
+                    ) as pair_ratings
+                where pair_ratings.rating is not null
             ) as found
         where pairs.by_members
         union all
@@ -214,40 +191,11 @@ with
                 select
                     min(film_ratings.rated_at) as first_rating_at,
                     max(film_ratings.rated_at) as last_rating_at
-                from (
-                    select
-                        rating_now.user_id,
-                        rating_now.rated_at
-                    from {{ source('raw', 'ratings') }} as rating_now
-                    where
-                        rating_now.film_id = pairs.film_id
-                        and rating_now.batch_id <= {{ window.hi }} and not rating_now.deleted
-                        and rating_now.rating is not null
-                    union all
-                    select
-                        rating_then.user_id,
-                        rating_then.rated_at
-                    from {{ source('ops', 'rating_versions') }} as rating_then
-                    where
-                        rating_then.replaced_by > {{ window.hi }} and rating_then.film_id = pairs.film_id
-                        and rating_then.batch_id <= {{ window.hi }}
-                        and not rating_then.deleted and rating_then.rating is not null
-                ) as film_ratings
+                from ({{ ratings_as_of(window.hi, 'film_id = pairs.film_id and rating is not null') }}) as film_ratings
                 -- membership by key, one probe per rating (a correlated EXISTS would hash the cohort's members
                 -- once per pair); a member is in raw.cohort_members or in a version valid at hi, never in both
                 cross join lateral (
-                    select 1 as is_member
-                    from {{ source('raw', 'cohort_members') }} as member_now
-                    where
-                        member_now.cohort_id = pairs.cohort_id and member_now.user_id = film_ratings.user_id
-                        and member_now.batch_id <= {{ window.hi }} and not member_now.deleted
-                    union all
-                    select 1 as is_member
-                    from {{ source('ops', 'cohort_member_versions') }} as member_then
-                    where
-                        member_then.cohort_id = pairs.cohort_id and member_then.user_id = film_ratings.user_id
-                        and member_then.batch_id <= {{ window.hi }} and member_then.replaced_by > {{ window.hi }}
-                        and not member_then.deleted
+                    {{ members_as_of(window.hi, 'cohort_id = pairs.cohort_id and user_id = film_ratings.user_id') }}
                 ) as membership
             ) as found
         where not pairs.by_members
