@@ -57,13 +57,12 @@ steady_memberships as (
     from changed_user_memberships
     where
         changed_user_memberships.cohort_id in (select known_cohorts.cohort_id from known_cohorts)
-        and not exists (
-            select 1
+        -- NOT IN over an uncorrelated set (keys, never NULL), so that it is hashed once: a correlated NOT EXISTS
+        -- was planned as a loop over moved_members per row (at SIZE=medium's 1% batch, 266k x 440 rows: 13 s)
+        and (changed_user_memberships.cohort_id, changed_user_memberships.user_id) not in (
+            select moved_members.cohort_id, moved_members.user_id
             from moved_members
-            where
-                moved_members.cohort_id = changed_user_memberships.cohort_id
-                and moved_members.user_id = changed_user_memberships.user_id
-                and moved_members.member_lo <> moved_members.member_hi
+            where moved_members.member_lo <> moved_members.member_hi
         )
 ),
 

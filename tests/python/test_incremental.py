@@ -219,3 +219,30 @@ def test_incremental_marts_equal_full_refresh_on_generated_batches(db):
         ).fetchone()
     assert film_written >= 1, "the changed film's row was not rewritten"
     assert written <= rows // 4, f"{written} of the touched cohorts' {rows} rows rewritten for one changed rating"
+
+    # A credit added later (a loader upserts film metadata): int_person_stats merges rating changes into its stored
+    # sums, but a person newly credited on a logged film is recomputed from all their films, in every cohort
+    with warehouse.connect(db) as conn:
+        film_id, person_id = conn.execute(
+            "select f.film_id, p.person_id from raw.films f cross join raw.people p "
+            "where exists (select 1 from marts.cohort_film_stats s where s.film_id = f.film_id) "
+            "and exists (select 1 from raw.film_people c where c.person_id = p.person_id and c.role = 'actor') "
+            "and not exists (select 1 from raw.film_people c "
+            "where c.film_id = f.film_id and c.person_id = p.person_id) "
+            "order by f.film_id, p.person_id limit 1"
+        ).fetchone()
+        conn.execute(
+            "insert into raw.film_people (film_id, person_id, role, batch_id) "
+            "values (%s, %s, 'actor', ops.next_batch_id())",
+            (film_id, person_id),
+        )
+    build_and_compare(db, "a credit added")
+    with warehouse.connect(db) as conn:
+        assert (
+            conn.execute(
+                "select count(*) from intermediate.int_person_stats s join marts.cohort_film_stats f "
+                "on f.cohort_id = s.cohort_id and f.film_id = %s where s.person_id = %s and s.person_role = 'actor'",
+                (film_id, person_id),
+            ).fetchone()[0]
+            > 0
+        )
