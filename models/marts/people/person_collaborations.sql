@@ -32,11 +32,6 @@ credits as not materialized (
     select * from {{ ref('stg_raw__film_people') }}
 ),
 
--- not materialized: joined twice, each join with its own role filter
-person_stats as not materialized (
-    select * from {{ ref('person_stats') }}
-),
-
 film_pairs as (
     select
         directors.film_id,
@@ -99,31 +94,59 @@ together as (
     having count(*) >= 2
 ),
 
-final as (
+-- each result row's director and actor, probed by person_stats' key: a lateral read fenced with OFFSET 0, so
+-- that it stays a loop of index lookups (two per result row) whatever the estimates. A join let the planner hash
+-- every actor row of every cohort (730k at ML-100K) to probe a few thousand pairs; with a server's default
+-- work_mem (4MB) that hash spilled and ran for minutes where it took a second.
+pair_rows as materialized (
     select
-        together.cohort_id::text as cohort_id,
-        recurring_pairs.director_id::text as director_id,
-        directors.person_name::text as director_name,
-        recurring_pairs.actor_id::text as actor_id,
-        actors.person_name::text as actor_name,
-        together.films_together::bigint as films_together,
-        together.ratings_count::bigint as ratings_count,
-        round(together.rating_sum / together.ratings_count, 4)::numeric(6, 4) as avg_rating,
-        directors.avg_rating::numeric(6, 4) as director_avg_rating,
-        actors.avg_rating::numeric(6, 4) as actor_avg_rating
+        together.cohort_id,
+        together.films_together,
+        together.ratings_count,
+        together.rating_sum,
+        recurring_pairs.director_id,
+        recurring_pairs.actor_id
     from together
     inner join recurring_pairs
         on together.pair_no = recurring_pairs.pair_no
-    inner join person_stats as directors
-        on
-            together.cohort_id = directors.cohort_id
-            and directors.person_role = 'director'
-            and recurring_pairs.director_id = directors.person_id
-    inner join person_stats as actors
-        on
-            together.cohort_id = actors.cohort_id
-            and actors.person_role = 'actor'
-            and recurring_pairs.actor_id = actors.person_id
+),
+
+final as (
+    select
+        pair_rows.cohort_id::text as cohort_id,
+        pair_rows.director_id::text as director_id,
+        directors.person_name::text as director_name,
+        pair_rows.actor_id::text as actor_id,
+        actors.person_name::text as actor_name,
+        pair_rows.films_together::bigint as films_together,
+        pair_rows.ratings_count::bigint as ratings_count,
+        round(pair_rows.rating_sum / pair_rows.ratings_count, 4)::numeric(6, 4) as avg_rating,
+        directors.avg_rating::numeric(6, 4) as director_avg_rating,
+        actors.avg_rating::numeric(6, 4) as actor_avg_rating
+    from pair_rows
+    cross join
+        lateral (
+            select
+                person_stats.person_name,
+                person_stats.avg_rating
+            from {{ ref('person_stats') }} as person_stats
+            where
+                person_stats.cohort_id = pair_rows.cohort_id
+                and person_stats.person_role = 'director'
+                and person_stats.person_id = pair_rows.director_id
+            offset 0  -- noqa: AM09
+        ) as directors
+    cross join lateral (
+        select
+            person_stats.person_name,
+            person_stats.avg_rating
+        from {{ ref('person_stats') }} as person_stats
+        where
+            person_stats.cohort_id = pair_rows.cohort_id
+            and person_stats.person_role = 'actor'
+            and person_stats.person_id = pair_rows.actor_id
+        offset 0  -- noqa: AM09
+    ) as actors
 )
 
 select * from final
