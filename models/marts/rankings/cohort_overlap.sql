@@ -69,7 +69,8 @@ depths as (
     select unnest(array[{{ depths | join(', ') }}]) as top_n
 ),
 
-tail_weights as (
+-- materialized (400 rows): joined by depth below, never re-derived per joined row
+tail_weights as materialized (
     -- tail(k, N) = sum_{d=k..N} p^(d-1) / d
     select
         depths.top_n,
@@ -124,12 +125,14 @@ pair_films as materialized (
         on chosen_pairs.cohort_a = a.cohort_id
 ),
 
-shared as (
+-- materialized: the final left join reads it as a stored set, so a loop join (chosen when the pairs are estimated
+-- at one row) rescans the stored rows, not this aggregate (minutes on a nine-cohort test site)
+shared as materialized (
     select
         pair_films.strategy,
         pair_films.cohort_a,
         pair_films.cohort_b,
-        depths.top_n,
+        tail_weights.top_n,
         count(*) as shared_films,
         sum(tail_weights.tail_weight) as weighted_agreement
     from pair_films
@@ -138,11 +141,11 @@ shared as (
             pair_films.cohort_b = b.cohort_id
             and pair_films.strategy = b.strategy
             and pair_films.film_id = b.film_id
-    inner join depths
-        on greatest(pair_films.rank_a, b.rank) <= depths.top_n
+    -- a film shared at depth max(ra, rb) counts in every list at least that deep: tail_weights has a row for
+    -- each (top_n, from_depth <= top_n)
     inner join tail_weights
-        on depths.top_n = tail_weights.top_n and greatest(pair_films.rank_a, b.rank) = tail_weights.from_depth
-    group by pair_films.strategy, pair_films.cohort_a, pair_films.cohort_b, depths.top_n
+        on greatest(pair_films.rank_a, b.rank) = tail_weights.from_depth
+    group by pair_films.strategy, pair_films.cohort_a, pair_films.cohort_b, tail_weights.top_n
 ),
 
 final as (
