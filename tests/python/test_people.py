@@ -43,7 +43,7 @@ def site(server):
             plan.write_all(conn)
         run_dbt(name, "seed")
         # person_stats reads ranking_insights' buckets; int_film_ranks (a view) gives the best films' ranks
-        run_dbt(name, "run", "--select", "+person_collaborations", "+int_film_ranks")
+        run_dbt(name, "run", "--select", "+person_collaborations", "+person_stats", "+int_film_ranks")
         yield name
     finally:
         warehouse.drop_database(name)

@@ -94,10 +94,12 @@ together as (
     having count(*) >= 2
 ),
 
--- each result row's director and actor, probed by person_stats' key: a lateral read fenced with OFFSET 0, so
--- that it stays a loop of index lookups (two per result row) whatever the estimates. A join let the planner hash
--- every actor row of every cohort (730k at ML-100K) to probe a few thousand pairs; with a server's default
--- work_mem (4MB) that hash spilled and ran for minutes where it took a second.
+-- each result row's director and actor, probed by int_person_stats' key (and the name by the person's): a lateral
+-- read fenced with OFFSET 0, so that it stays a loop of index lookups (two per result row) whatever the estimates
+-- and work_mem. A join to person_stats let the planner hash every actor row of every cohort (730k at ML-100K) to
+-- probe a few thousand pairs, which with a server's default work_mem (4MB) spilled and ran for minutes; and
+-- person_stats, probed by its whole key, counts the person's top films (the view cannot drop that join when
+-- all its keys are bound), which nothing here reads. The average is person_stats' avg_rating, from the same sums.
 pair_rows as materialized (
     select
         together.cohort_id,
@@ -127,24 +129,28 @@ final as (
     cross join
         lateral (
             select
-                person_stats.person_name,
-                person_stats.avg_rating
-            from {{ ref('person_stats') }} as person_stats
+                people.person_name,
+                round(person_sums.rating_sum / nullif(person_sums.ratings_count, 0), 4) as avg_rating
+            from {{ ref('int_person_stats') }} as person_sums
+            left join {{ ref('stg_raw__people') }} as people
+                on person_sums.person_id = people.person_id
             where
-                person_stats.cohort_id = pair_rows.cohort_id
-                and person_stats.person_role = 'director'
-                and person_stats.person_id = pair_rows.director_id
+                person_sums.cohort_id = pair_rows.cohort_id
+                and person_sums.person_role = 'director'
+                and person_sums.person_id = pair_rows.director_id
             offset 0  -- noqa: AM09
         ) as directors
     cross join lateral (
         select
-            person_stats.person_name,
-            person_stats.avg_rating
-        from {{ ref('person_stats') }} as person_stats
+            people.person_name,
+            round(person_sums.rating_sum / nullif(person_sums.ratings_count, 0), 4) as avg_rating
+        from {{ ref('int_person_stats') }} as person_sums
+        left join {{ ref('stg_raw__people') }} as people
+            on person_sums.person_id = people.person_id
         where
-            person_stats.cohort_id = pair_rows.cohort_id
-            and person_stats.person_role = 'actor'
-            and person_stats.person_id = pair_rows.actor_id
+            person_sums.cohort_id = pair_rows.cohort_id
+            and person_sums.person_role = 'actor'
+            and person_sums.person_id = pair_rows.actor_id
         offset 0  -- noqa: AM09
     ) as actors
 )
