@@ -52,18 +52,19 @@ changed_user_memberships as (
         and batch_id <= {{ hi }} and replaced_by > {{ hi }} and not deleted
 ),
 
+-- the memberships of those users that did not move in the window, as a set difference: hashed or sorted
+-- whatever the estimates and work_mem (an anti-join against moved_members was planned as a loop over it per row,
+-- 13 s at SIZE=medium's 1% batch; a NOT IN is hashed only when the planner expects the set to fit in work_mem,
+-- and is rescanned per row otherwise). A (cohort, user) is either a current row or a before-image valid at hi,
+-- never both, so the set difference drops no duplicate
 steady_memberships as (
     select changed_user_memberships.cohort_id, changed_user_memberships.user_id
     from changed_user_memberships
-    where
-        changed_user_memberships.cohort_id in (select known_cohorts.cohort_id from known_cohorts)
-        -- NOT IN over an uncorrelated set (keys, never NULL), so that it is hashed once: a correlated NOT EXISTS
-        -- was planned as a loop over moved_members per row (at SIZE=medium's 1% batch, 266k x 440 rows: 13 s)
-        and (changed_user_memberships.cohort_id, changed_user_memberships.user_id) not in (
-            select moved_members.cohort_id, moved_members.user_id
-            from moved_members
-            where moved_members.member_lo <> moved_members.member_hi
-        )
+    where changed_user_memberships.cohort_id in (select known_cohorts.cohort_id from known_cohorts)
+    except
+    select moved_members.cohort_id, moved_members.user_id
+    from moved_members
+    where moved_members.member_lo <> moved_members.member_hi
 ),
 
 moved_user_ratings as (
