@@ -314,14 +314,19 @@ computed as (
             merged.rating_sum,
             merged.best_film
         from merged
+        -- everyone not in to_recompute: a row of merged is there by its own flag or as a newly credited person
+        -- (an anti-join against those few; a NOT IN over to_recompute is rescanned per row once the set
+        -- outgrows work_mem, and at a 1% batch it holds tens of thousands of people)
         where
             merged.films_count > 0
-            and (merged.cohort_id, merged.person_id, merged.person_role) not in (
-                select
-                    to_recompute.cohort_id,
-                    to_recompute.person_id,
-                    to_recompute.person_role
-                from to_recompute
+            and not merged.best_may_have_dropped
+            and not exists (
+                select 1
+                from credited_people
+                where
+                    credited_people.cohort_id = merged.cohort_id
+                    and credited_people.person_id = merged.person_id
+                    and credited_people.person_role = merged.person_role
             )
     {%- endif %}
 ),
