@@ -11,25 +11,16 @@
     {%- if not execute -%}
         {{ return('select 1') }}
     {%- endif -%}
-    {%- set schemas = [] -%}
-    {%- for node in graph.sources.values() -%}
-        {%- if node.schema not in schemas -%}
-            {%- do schemas.append(node.schema) -%}
-        {%- endif -%}
-    {%- endfor -%}
+    {%- set schemas = graph.sources.values() | map(attribute='schema') | unique | list -%}
     {%- if not schemas -%}
         {{ return('select 1') }}
     {%- endif -%}
-    {%- set quoted_schemas = [] -%}
-    {%- for s in schemas -%}
-        {%- do quoted_schemas.append("'" ~ s | replace("'", "''") ~ "'") -%}
-    {%- endfor -%}
     {%- set query -%}
         select quote_ident(stat.schemaname) || '.' || quote_ident(stat.relname) as quoted_name
         from pg_catalog.pg_stat_user_tables as stat
         inner join pg_catalog.pg_class as rel on stat.relid = rel.oid
         where
-            stat.schemaname in ({{ quoted_schemas | join(', ') }})
+            stat.schemaname in ({{ sql_text_literals(schemas) }})
             and stat.n_mod_since_analyze > 0
             and pg_catalog.pg_has_role(rel.relowner, 'USAGE')
         order by 1

@@ -22,12 +22,8 @@
     {%- if not execute -%}
         {{ return('select 1') }}
     {%- endif -%}
-    {%- set schemas = [] -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type in ('model', 'seed', 'snapshot') and node.schema not in schemas -%}
-            {%- do schemas.append(node.schema) -%}
-        {%- endif -%}
-    {%- endfor -%}
+    {%- set schemas = graph.nodes.values() | selectattr('resource_type', 'in', ['model', 'seed', 'snapshot'])
+        | map(attribute='schema') | unique | list -%}
     {%- if not schemas -%}
         {{ return('select 1') }}
     {%- endif -%}
@@ -53,10 +49,6 @@
     ("schema"."name"), and kept_for: the relations outside the leftovers that read it (null when it can go).
     Readers first, so a view over a leftover table is dropped before the table. -#}
 {% macro leftover_relations_sql(schemas) %}
-    {%- set quoted_schemas = [] -%}
-    {%- for s in schemas -%}
-        {%- do quoted_schemas.append("'" ~ s | replace("'", "''") ~ "'") -%}
-    {%- endfor -%}
     with recursive leftover as (
         select
             c.oid,
@@ -67,7 +59,7 @@
         from pg_catalog.pg_class as c
         inner join pg_catalog.pg_namespace as n on c.relnamespace = n.oid
         where
-            n.nspname in ({{ quoted_schemas | join(', ') }})
+            n.nspname in ({{ sql_text_literals(schemas) }})
             and c.relkind in ('r', 'p', 'v', 'm')
             and c.relname ~ '__dbt_(tmp[0-9]*|backup)$'
     ),

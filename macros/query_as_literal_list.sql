@@ -10,13 +10,21 @@
     {%- if values | length == 0 -%}
         {{ return('null') }}
     {%- endif -%}
+    {%- if quote -%}
+        {{ return(sql_text_literals(values | sort)) }}
+    {%- endif -%}
     {%- set literals = [] -%}
     {%- for value in values | sort -%}
-        {%- if quote -%}
-            {%- do literals.append("'" ~ (value | replace("'", "''")) ~ "'") -%}
-        {%- else -%}
-            {%- do literals.append(value | int | string) -%}
-        {%- endif -%}
+        {%- do literals.append(value | int | string) -%}
+    {%- endfor -%}
+    {{ return(literals | join(', ')) }}
+{% endmacro %}
+
+{#- Text values as SQL string literals, comma-separated ('it''s', 'b'): for `in (...)` lists of names. -#}
+{% macro sql_text_literals(values) %}
+    {%- set literals = [] -%}
+    {%- for value in values -%}
+        {%- do literals.append("'" ~ (value | string | replace("'", "''")) ~ "'") -%}
     {%- endfor -%}
     {{ return(literals | join(', ')) }}
 {% endmacro %}

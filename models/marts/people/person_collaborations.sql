@@ -125,34 +125,24 @@ final as (
         round(pair_rows.rating_sum / pair_rows.ratings_count, 4)::numeric(6, 4) as avg_rating,
         directors.avg_rating::numeric(6, 4) as director_avg_rating,
         actors.avg_rating::numeric(6, 4) as actor_avg_rating
-    from pair_rows
-    cross join
-        lateral (
-            select
-                people.person_name,
-                round(person_sums.rating_sum / nullif(person_sums.ratings_count, 0), 4) as avg_rating
-            from {{ ref('int_person_stats') }} as person_sums
-            left join {{ ref('stg_raw__people') }} as people
-                on person_sums.person_id = people.person_id
-            where
-                person_sums.cohort_id = pair_rows.cohort_id
-                and person_sums.person_role = 'director'
-                and person_sums.person_id = pair_rows.director_id
-            offset 0  -- noqa: AM09
-        ) as directors
-    cross join lateral (
-        select
-            people.person_name,
-            round(person_sums.rating_sum / nullif(person_sums.ratings_count, 0), 4) as avg_rating
-        from {{ ref('int_person_stats') }} as person_sums
-        left join {{ ref('stg_raw__people') }} as people
-            on person_sums.person_id = people.person_id
-        where
-            person_sums.cohort_id = pair_rows.cohort_id
-            and person_sums.person_role = 'actor'
-            and person_sums.person_id = pair_rows.actor_id
-        offset 0  -- noqa: AM09
-    ) as actors
+    from
+        pair_rows
+    {%- for role in ['director', 'actor'] %}
+        cross join
+            lateral (
+                select
+                    people.person_name,
+                    round(person_sums.rating_sum / nullif(person_sums.ratings_count, 0), 4) as avg_rating
+                from {{ ref('int_person_stats') }} as person_sums
+                left join {{ ref('stg_raw__people') }} as people
+                    on person_sums.person_id = people.person_id
+                where
+                    person_sums.cohort_id = pair_rows.cohort_id
+                    and person_sums.person_role = '{{ role }}'
+                    and person_sums.person_id = pair_rows.{{ role }}_id
+                offset 0  -- noqa: AM09
+            ) as {{ role }}s
+    {%- endfor %}
 )
 
 select * from final
