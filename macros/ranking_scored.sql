@@ -13,6 +13,11 @@ parameters as (
     select * from {{ ref('film_ranking_parameters') }}
 ),
 
+-- the one-row seed of single-valued parameters: z_clip
+seeded as (
+    select * from {{ ref('int_ranking_parameters_pivoted') }}
+),
+
 shrunk as not materialized (
     select
         distribution.cohort_id,
@@ -51,12 +56,14 @@ shrunk as not materialized (
         parameters.weight_middle_share,
         parameters.weights_renormalised,
         parameters.dropped_components,
+        seeded.z_clip,
         {{ ranking_shrunk_columns('distribution', 'parameters') }}
     from distribution
     inner join parameters
         on
             distribution.cohort_id = parameters.cohort_id
             and distribution.ratings_count >= parameters.min_ratings
+    cross join seeded
 ),
 
 components as not materialized (
@@ -70,15 +77,16 @@ components as not materialized (
         ) }}, 6) as component_lower_bound,
         round({{ wilson_lower_bound('shrunk.likes', 'shrunk.watchers', 'shrunk.credible_z') }}, 6)
             as component_like_wilson,
-        round({{ z_from_moments('shrunk.shrunk_like_rate', 'shrunk.like_rate_mean', 'shrunk.like_rate_sd') }}, 6)
+        round({{ clipped_z(
+            'shrunk.shrunk_like_rate', 'shrunk.like_rate_mean', 'shrunk.like_rate_sd', 'shrunk.z_clip') }}, 6)
             as component_like_z,
-        round({{ z_from_moments(
-            'shrunk.shrunk_favorite_rate', 'shrunk.favorite_rate_mean', 'shrunk.favorite_rate_sd') }}, 6)
-            as component_favorite_z,
+        round({{ clipped_z(
+            'shrunk.shrunk_favorite_rate', 'shrunk.favorite_rate_mean', 'shrunk.favorite_rate_sd', 'shrunk.z_clip'
+        ) }}, 6) as component_favorite_z,
         round({{ bayesian_mean(
             'shrunk.ratings_count', 'shrunk.consensus', 'shrunk.vote_floor', 'shrunk.cohort_mean_consensus'
         ) }}, 6) as component_consensus,
-        round({{ z_from_moments('shrunk.shrunk_stddev', 'shrunk.stddev_mean', 'shrunk.stddev_sd') }}, 6)
+        round({{ clipped_z('shrunk.shrunk_stddev', 'shrunk.stddev_mean', 'shrunk.stddev_sd', 'shrunk.z_clip') }}, 6)
             as component_volatility_z,
         round({{ bayesian_mean(
             'shrunk.ratings_count', 'shrunk.share_top', 'shrunk.vote_floor', 'shrunk.cohort_share_top'

@@ -26,3 +26,11 @@
 {% macro weighted(weight, component) %}
     case when {{ weight }} = 0 then 0 else {{ weight }} * {{ component }} end
 {% endmacro %}
+
+{#- z_from_moments clipped to [-clip, clip] (seeds/ranking_parameters.csv z_clip): the like and favorite rates are
+    rare and heavy-tailed (most films near 0, a few near 1), so their population sd is small and a 7-watcher film
+    that every watcher favorited scored z = 18, outweighing every other component of the engagement score.
+    Clipped, such a film earns at most z_clip from the rate and must win on the rest. -#}
+{% macro clipped_z(x, mean, sd, clip) %}
+    greatest(-({{ clip }}), least({{ clip }}, {{ z_from_moments(x, mean, sd) }}))
+{% endmacro %}

@@ -993,10 +993,52 @@ def load_cohort(conn: psycopg.Connection, cohort: str, kind: str, user_ids: Iter
         return batch.batch_id
 
 
+def add_to_everyone(conn: psycopg.Connection, user_ids: Iterable[int]) -> int | None:
+    """Add these members to the cohort `everyone` (kind 'all'), creating it; nobody is ever removed from it.
+
+    Letterboxd exports carry no site-wide figures (raw.films.global_avg_rating stays NULL), so a cohort of exports
+    had no baseline: cohort_divergence compares a cohort with raw.films' global average where the source has one,
+    else with the cohort of kind 'all'. Every load adds its members here, so that baseline is everyone loaded,
+    and cohort_divergence.global_source says 'everyone'. A member who leaves a saved cohort is still loaded, so
+    stays. A cohort `everyone` of another kind (made by hand) is left alone. Returns the batch id, or None when
+    nothing changed (no batch is opened).
+    """
+    members = set(user_ids)
+    with conn.transaction():
+        current = conn.execute("select kind from raw.cohorts where cohort_id = 'everyone'").fetchone()
+        live = {
+            r[0]
+            for r in conn.execute("select user_id from raw.cohort_members where cohort_id = 'everyone' and not deleted")
+        }
+    if current is not None and current[0] != "all":
+        log(f"cohort everyone is of kind {current[0]!r}, not 'all': members not added to it")
+        return None
+    joining = sorted(members - live)
+    if current is not None and not joining:
+        return None
+    with common.load_batch(conn, source=SOURCE, entity=COHORT_ENTITY, file="everyone", sha256=None) as batch:
+        assert batch is not None
+        batch.rows_read = len(joining)
+        conn.execute(
+            "insert into raw.cohorts (cohort_id, name, kind, batch_id) values ('everyone', 'Everyone', 'all', %s) "
+            "on conflict (cohort_id) do nothing",
+            (batch.batch_id,),
+        )
+        columns = [("cohort_id", "text"), ("user_id", "bigint"), ("deleted", "boolean")]
+        common.create_stage(conn, "_lb_everyone", columns)
+        warehouse.copy_rows(
+            conn, "_lb_everyone", ["cohort_id", "user_id", "deleted"], [("everyone", u, False) for u in joining]
+        )
+        common.upsert_from_stage(batch, "_lb_everyone", "raw.cohort_members", ["cohort_id", "user_id"], ["deleted"])
+        log(f"cohort everyone: {len(joining)} joined ({len(live) + len(joining)} members), batch {batch.batch_id}")
+        return batch.batch_id
+
+
 def load_exports(
     conn: psycopg.Connection, paths: Sequence[Path], *, cohort: str, cohort_kind: str = "saved", force: bool = False
 ) -> list[ExportLoad]:
-    """Load each member's export, then make the members the cohort (only when every export loaded).
+    """Load each member's export, then make the members the cohort (only when every export loaded) and add
+    them to `everyone`, the baseline of a site with no site-wide figures (add_to_everyone).
 
     Every export is read and parsed first: a damaged zip, an empty file or a header that does not match
     refuses the whole command before anything is loaded.
@@ -1020,6 +1062,7 @@ def load_exports(
             f"{len(failures)} of {len(exports)} exports failed, cohort {cohort} left unchanged; first: {failures[0]}"
         )
     load_cohort(conn, cohort, cohort_kind, [x.user_id for x in loads])
+    add_to_everyone(conn, [x.user_id for x in loads])
     return loads
 
 

@@ -14,7 +14,9 @@ It returns what film_rankings' bayesian rows of the materialised cohort (`cohort
 - rank orders by score, then ratings_count (more first), then film_id, like film_rankings.
 
 vote_floor and min_ratings come from seeds/ranking_strategies.csv, the seed film_rankings was built from
-(a seed change needs a full refresh there, see film_rankings.sql).
+(a seed change needs a full refresh there, see film_rankings.sql), each capped by the cohort's size as
+int_cohort_thresholds caps them: least(seed value, greatest(small_cohort_min_count,
+ceil(small_cohort_member_share * members))), those two from seeds/ranking_parameters.csv.
 
 Cost: one lookup per member plus scoring the films they rated (bench/bench_follows.py measures it); an
 index `marts.user_activity (user_id) include (film_id, rating) where event_type = 'rated'` makes the
@@ -68,6 +70,9 @@ class FilmScore:
 class StrategyParameters:
     vote_floor: Decimal
     min_ratings: int
+    # the cap of a small cohort's count thresholds (int_cohort_thresholds)
+    member_share: Decimal = Decimal("0.25")
+    min_count: Decimal = Decimal("3")
 
 
 @cache
@@ -85,8 +90,15 @@ def strategy_parameters(strategy: str = STRATEGY) -> StrategyParameters:
             f"strategy {strategy!r} in {path} is not a pure Bayesian mean (w_bayes > 0, other weights 0); "
             f"the on-demand ranking computes only that"
         )
+    with (path.parent / "ranking_parameters.csv").open(newline="") as handle:
+        cut = {r["parameter"]: Decimal(r["value"]) for r in csv.DictReader(handle)}
     # Decimal(text) keeps the seed's scale, as the numeric seed column does, so every digit agrees
-    return StrategyParameters(vote_floor=Decimal(row["vote_floor"]), min_ratings=int(row["min_ratings"]))
+    return StrategyParameters(
+        vote_floor=Decimal(row["vote_floor"]),
+        min_ratings=int(row["min_ratings"]),
+        member_share=cut["small_cohort_member_share"],
+        min_count=cut["small_cohort_min_count"],
+    )
 
 
 @cache
@@ -100,7 +112,7 @@ def _macro(name: str):
 def query() -> str:
     """The one SQL statement: parameters user_id, vote_floor, min_ratings, top_n."""
     bayesian = _macro("bayesian_mean")(
-        "films.ratings_count", "films.mean_rating", "%(vote_floor)s", "cohort_prior.cohort_mean"
+        "films.ratings_count", "films.mean_rating", "cohort_prior.vote_floor", "cohort_prior.cohort_mean"
     )
     return f"""
 with
@@ -134,9 +146,19 @@ ratings as (
     group by activity.film_id
 ),
 
+-- the seed's count thresholds capped by the cohort's size, as int_cohort_thresholds caps a materialised cohort's
+cohort_cap as (
+    select greatest(%(min_count)s::numeric, ceil(%(member_share)s::numeric * count(*))) as threshold_cap
+    from members
+),
+
 cohort_prior as (
-    select sum(ratings.rating_sum) / sum(ratings.ratings_count) as cohort_mean
+    select
+        sum(ratings.rating_sum) / sum(ratings.ratings_count) as cohort_mean,
+        least(%(vote_floor)s::numeric(10, 2), min(cohort_cap.threshold_cap))::numeric(10, 2) as vote_floor,
+        least(%(min_ratings)s::integer, min(cohort_cap.threshold_cap))::integer as min_ratings
     from ratings
+    cross join cohort_cap
 ),
 
 films as (
@@ -145,7 +167,8 @@ films as (
         ratings.ratings_count,
         round(round(ratings.rating_sum / ratings.ratings_count, 16), 6) as mean_rating
     from ratings
-    where ratings.ratings_count >= %(min_ratings)s::integer
+    cross join cohort_prior
+    where ratings.ratings_count >= cohort_prior.min_ratings
 ),
 
 scored as (
@@ -192,7 +215,14 @@ def query_parameters(user_id: int, n: int = DEFAULT_TOP_N, strategy: str = STRAT
     if n < 1:
         raise WarehouseError(f"n must be at least 1 (got {n})")
     params = strategy_parameters(strategy)
-    return {"user_id": user_id, "vote_floor": params.vote_floor, "min_ratings": params.min_ratings, "top_n": n}
+    return {
+        "user_id": user_id,
+        "vote_floor": params.vote_floor,
+        "min_ratings": params.min_ratings,
+        "member_share": params.member_share,
+        "min_count": params.min_count,
+        "top_n": n,
+    }
 
 
 def top_films(conn: psycopg.Connection, user_id: int, n: int = DEFAULT_TOP_N) -> list[FilmScore]:

@@ -245,20 +245,33 @@ def test_lists_and_watchlist_become_raw_lists_owned_by_the_member(db, alice):
 def test_members_form_the_cohort_and_a_member_left_out_is_tombstoned(db, alice, tmp_path):
     bob = write_folder(tmp_path / "bob", bob_files())
     load(db, alice, bob, cohort="friends")
-    assert query(db, "select cohort_id, name, kind from raw.cohorts") == [("saved:friends", "friends", "saved")]
+    # everyone loaded is the baseline cohort (kind 'all'): exports carry no site-wide averages
+    assert query(db, "select cohort_id, name, kind from raw.cohorts order by 1") == [
+        ("everyone", "Everyone", "all"), ("saved:friends", "friends", "saved")]  # fmt: skip
     members = (
         "select u.username, m.deleted from raw.cohort_members m join raw.users u using (user_id) "
-        "where cohort_id = 'saved:friends' order by 1"
+        "where cohort_id = %s order by 1"
     )
-    assert query(db, members) == [("alice", False), ("bob", False)]
+    assert query(db, members, ("saved:friends",)) == [("alice", False), ("bob", False)]
+    assert query(db, members, ("everyone",)) == [("alice", False), ("bob", False)]
     assert query(db, RATINGS_BY_SLUG, ("bob",))[0][3:6] == (Decimal("2.0"), False, False)
+    batches = "select count(*) from ops.load_batches where file = 'everyone'"
+    assert query(db, batches) == [(1,)]
     load(db, alice, cohort="friends")
-    assert query(db, members) == [("alice", False), ("bob", True)]
+    assert query(db, members, ("saved:friends",)) == [("alice", False), ("bob", True)]
+    # bob left the friends, not the site: still in everyone, and no batch was opened for it
+    assert query(db, members, ("everyone",)) == [("alice", False), ("bob", False)]
+    assert query(db, batches) == [(1,)]
     load(db, bob, cohort="region:oxford", cohort_kind="region")
     assert query(db, "select cohort_id, name, kind from raw.cohorts order by 1") == [
-        ("region:oxford", "oxford", "region"), ("saved:friends", "friends", "saved")]  # fmt: skip
+        ("everyone", "Everyone", "all"), ("region:oxford", "oxford", "region"),
+        ("saved:friends", "friends", "saved")]  # fmt: skip
     load(db, alice, bob, cohort="friends")
-    assert query(db, members) == [("alice", False), ("bob", False)]
+    assert query(db, members, ("saved:friends",)) == [("alice", False), ("bob", False)]
+    carol = write_folder(tmp_path / "carol", bob_files("carol"))
+    load(db, carol, cohort="others")
+    assert query(db, members, ("everyone",)) == [("alice", False), ("bob", False), ("carol", False)]
+    assert query(db, batches) == [(2,)]
 
 
 def test_second_load_of_the_same_export_changes_nothing_as_folder_or_zip(db, alice, tmp_path):
@@ -426,7 +439,8 @@ def test_not_an_export_is_a_one_line_error(tmp_path):
 def test_cli_loads_exports_into_the_configured_database(db, alice, monkeypatch):
     monkeypatch.setenv("PGDATABASE", db)
     assert cli_main(["load", "letterboxd", str(alice), "--cohort", "book club"]) == 0
-    assert query(db, "select cohort_id, kind from raw.cohorts") == [("saved:book club", "saved")]
+    assert query(db, "select cohort_id, kind from raw.cohorts order by 1") == [("everyone", "all"),
+                                                                             ("saved:book club", "saved")]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,7 +536,8 @@ def test_round_trip_through_exports_keeps_ratings_likes_favorites_and_rewatches(
         load(other, *paths, cohort="round trip")
         for q, rows in expected.items():
             assert query(other, q) == rows
-        assert query(other, "select count(*) from raw.cohort_members where not deleted")[0][0] == 2
+        assert query(other, "select count(*) from raw.cohort_members where not deleted and cohort_id <> 'everyone'")[
+            0][0] == 2  # fmt: skip
     finally:
         warehouse.drop_database(other)
     # back into the warehouse they came from: every film maps to itself, no film or user is added

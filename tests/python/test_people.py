@@ -9,14 +9,15 @@ the buckets ranking_insights stores, and its best film with the lower_bound stra
 
 from __future__ import annotations
 
+import csv
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from conftest import make_database, run_dbt
+from conftest import ROOT, make_database, run_dbt
 
 from python_jobs import warehouse
 from python_jobs.generator import Generator, GeneratorConfig
@@ -69,7 +70,18 @@ def expected(site):
                 "on r.cohort_id = i.cohort_id and r.film_id = i.film_id and r.strategy = 'lower_bound'"
             )
         }
-    vote_floor = Fraction(strategy_parameters().vote_floor)
+    seed_floor = strategy_parameters()
+    person_film_floor = Fraction(
+        next(r for r in csv.DictReader((ROOT / "seeds" / "ranking_parameters.csv").open()) if r["parameter"] ==
+             "person_film_floor")["value"]
+    )  # fmt: skip
+    sizes = Counter(cohort_id for cohort_id, _ in members)
+    # the bayesian strategy's vote floor, capped by the cohort's size (int_cohort_thresholds)
+    vote_floors = {
+        c: min(Fraction(seed_floor.vote_floor), max(Fraction(seed_floor.min_count),
+                                                    Fraction(math.ceil(Fraction(seed_floor.member_share) * n))))
+        for c, n in sizes.items()
+    }  # fmt: skip
 
     by_user = defaultdict(list)
     for user_id, film_id, rating in ratings:
@@ -102,7 +114,9 @@ def expected(site):
     person_rows = {}
     for (cohort_id, person_id, role), p in people.items():
         c = cohort_mean[cohort_id]
-        weighted = None if c is None else (p["sum"] + vote_floor * c) / (p["n"] + vote_floor)
+        m, k, films_count = vote_floors[cohort_id], person_film_floor, len(p["films"])
+        ratings_mean = None if c is None else (p["sum"] + m * c) / (p["n"] + m)
+        weighted = None if c is None else (films_count * ratings_mean + k * c) / (films_count + k)
         ranks = [(insights.get((cohort_id, f), (None, None)), f) for f in p["films"]]
         best = min(ranks, key=lambda r: (r[0][0] is None, r[0][0] or 0, r[1]))[1]
         person_rows[cohort_id, person_id, role] = (

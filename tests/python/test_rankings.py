@@ -123,11 +123,19 @@ def wilson_lower_bound(k: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
     return np.where(n > 0, bound, np.nan)
 
 
-def z_scores(x: np.ndarray) -> np.ndarray:
-    """(x - mean) / population sd over the ranked films; 0 where x is NaN or there is no spread."""
+def z_scores(x: np.ndarray, clip: float) -> np.ndarray:
+    """(x - mean) / population sd over the ranked films, clipped to [-clip, clip]; 0 where x is NaN or there is no
+    spread."""
     if not np.isfinite(x).any() or not np.nanstd(x) > 0:
         return np.zeros(len(x))
-    return np.nan_to_num((x - np.nanmean(x)) / np.nanstd(x), nan=0.0)
+    return np.clip(np.nan_to_num((x - np.nanmean(x)) / np.nanstd(x), nan=0.0), -clip, clip)
+
+
+def threshold_cap(members: float) -> float:
+    """The largest a seed count threshold is in a cohort of this many current members (ranking_parameters.csv:
+    a share of the members, rounded up, never below a floor)."""
+    cut = {row["parameter"]: float(row["value"]) for row in seed("ranking_parameters")}
+    return max(cut["small_cohort_min_count"], float(np.ceil(cut["small_cohort_member_share"] * members)))
 
 
 def cohort_histograms(dbname: str) -> dict[str, np.ndarray]:
@@ -159,9 +167,18 @@ def cohort_histograms(dbname: str) -> dict[str, np.ndarray]:
         signals = np.bincount(pair, weights=~np.isnan(values), minlength=len(keys))
         return np.where(signals > 0, count, np.nan)
 
+    members = dict(
+        query(
+            dbname,
+            "select m.cohort_id, count(*) from raw.cohort_members m join raw.cohorts c on c.cohort_id = m.cohort_id "
+            "where not m.deleted group by 1",
+        )
+    )
+    cohort_ids = keys.get_level_values(0).to_numpy()
     return {
-        "cohort_id": keys.get_level_values(0).to_numpy(),
+        "cohort_id": cohort_ids,
         "film_id": keys.get_level_values(1).to_numpy(),
+        "members": np.array([members[c] for c in cohort_ids], dtype=float),
         "hist": hist,
         "watchers": np.bincount(pair, minlength=len(keys)).astype(float),
         "likes": signal("liked"),
@@ -224,8 +241,11 @@ def oracle_rankings(h: dict[str, np.ndarray]) -> pd.DataFrame:
             "favorite_rate": np.nansum(favorites) / favorited_watchers if favorited_watchers else np.nan,
         }
         has_likes, has_favorites = bool(np.isfinite(likes).any()), bool(np.isfinite(favorites).any())
+        cap = threshold_cap(c["members"][0])
+        clip = {row["parameter"]: float(row["value"]) for row in seed("ranking_parameters")}["z_clip"]
         for s in seed("ranking_strategies"):
-            m, z, ranked = float(s["vote_floor"]), float(s["credible_z"]), n >= max(int(s["min_ratings"]), 1)
+            m, z = min(float(s["vote_floor"]), cap), float(s["credible_z"])
+            ranked = n >= max(min(int(s["min_ratings"]), cap), 1)
             raw = {
                 "bayesian": float(s["w_bayes"]),
                 "lower_bound": float(s["w_lower_bound"]),
@@ -255,10 +275,10 @@ def oracle_rankings(h: dict[str, np.ndarray]) -> pd.DataFrame:
                 "bayesian": bayesian_mean(rn, r["mean"], m, prior["rating"]),
                 "lower_bound": dirichlet_lower_bound(r["hist"], z),
                 "like_wilson": wilson_lower_bound(r["likes"], r["watchers"], z),
-                "like_z": z_scores(shrunk["like"]),
-                "favorite_z": z_scores(shrunk["favorite"]),
+                "like_z": z_scores(shrunk["like"], clip),
+                "favorite_z": z_scores(shrunk["favorite"], clip),
                 "consensus": bayesian_mean(rn, r["consensus"], m, prior["consensus"]),
-                "volatility_z": z_scores(shrunk["stddev"]),
+                "volatility_z": z_scores(shrunk["stddev"], clip),
                 "top_share": bayesian_mean(rn, r["share_top"], m, prior["share_top"]),
                 "middle_share": bayesian_mean(rn, r["share_middle"], m, prior["share_middle"]),
             }
@@ -285,6 +305,7 @@ def oracle_labels(h: dict[str, np.ndarray]) -> pd.DataFrame:
     """consensus_label of every (cohort, film): the first row of seeds/consensus_labels.csv by priority whose
     every non-empty threshold the film meets."""
     f = film_features(h)
+    caps = np.array([threshold_cap(m) for m in h["members"]])
     label = np.full(len(f["n"]), None, dtype=object)
     rules = sorted(seed("consensus_labels"), key=lambda row: int(row["priority"]))
     with np.errstate(invalid="ignore"):
@@ -298,7 +319,11 @@ def oracle_labels(h: dict[str, np.ndarray]) -> pd.DataFrame:
                 ("min_stddev", "stddev", True),
                 ("min_bimodality", "bimodality", True),
             ):
-                if row[column] != "":
+                if row[column] == "":
+                    continue
+                if column == "max_ratings":  # a count: capped by the cohort's size (a minimum of cap for a label)
+                    meets &= f[feature] <= np.minimum(number(row[column]), caps - 1)
+                else:
                     meets &= f[feature] >= number(row[column]) if at_least else f[feature] <= number(row[column])
             label[(label == None) & meets] = row["consensus_label"]  # noqa: E711
     return pd.DataFrame({"cohort_id": h["cohort_id"], "film_id": h["film_id"], "oracle_label": label})

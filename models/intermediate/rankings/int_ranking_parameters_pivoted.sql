@@ -16,7 +16,11 @@ pivoted as (
         max(value) filter (where parameter = 'discovery_likes_per_rating') as discovery_likes_per_rating,
         max(value) filter (where parameter = 'divergence_min_ratings') as divergence_min_ratings,
         max(value) filter (where parameter = 'loves_min_delta') as loves_min_delta,
-        max(value) filter (where parameter = 'hates_min_delta') as hates_min_delta
+        max(value) filter (where parameter = 'hates_min_delta') as hates_min_delta,
+        max(value) filter (where parameter = 'small_cohort_member_share') as small_cohort_member_share,
+        max(value) filter (where parameter = 'small_cohort_min_count') as small_cohort_min_count,
+        max(value) filter (where parameter = 'z_clip') as z_clip,
+        max(value) filter (where parameter = 'person_film_floor') as person_film_floor
     from parameters
 )
 

@@ -1,9 +1,13 @@
 {#-
     Grain: one row per (cohort_id, person_id, person_role): how a cohort rates the films of a director,
     actor, writer or producer it has watched.
-    weighted_score is the person-level Bayesian mean: all the cohort's ratings of the person's films,
-    pulled towards the cohort's mean C by the vote floor of the `bayesian` strategy (film_ranking_parameters'
-    row of the cohort, which holds both). films_in_top_10pct counts the person's films whose
+    weighted_score is the person-level Bayesian mean, shrunk twice towards the cohort's mean C: all the cohort's
+    ratings of the person's films pulled towards C by the vote floor m of the `bayesian` strategy
+    (film_ranking_parameters' row of the cohort, which holds both), B = (rating_sum + m C) / (ratings_count + m);
+    then B among k phantom films at C (person_film_floor, seeds/ranking_parameters.csv, 2):
+    (films_count B + k C) / (films_count + k). Without the second step a director of one much-rated film topped
+    every ranking of people on that film alone; with it, one film at 4.8 stars scores about 3.9 in a cohort whose
+    mean is 3.5, below five films at 4.3. films_in_top_10pct counts the person's films whose
     ranking_insights.percentile_bucket is within the top 10% (the buckets of seeds/percentile_buckets.csv up to
     0.10). best_film_id and the sums are int_person_stats'.
 
@@ -49,6 +53,10 @@ people as (
     select * from {{ ref('stg_raw__people') }}
 ),
 
+seeded as (
+    select * from {{ ref('int_ranking_parameters_pivoted') }}
+),
+
 -- per (cohort, person, role), so a filter on any of them reaches ranking_insights and the credits; unique by
 -- its grouping, so a reader that does not use the count does not join it
 top_films as (
@@ -77,13 +85,17 @@ final as (
         stats.ratings_count::bigint as ratings_count,
         round(stats.rating_sum / nullif(stats.ratings_count, 0), 4)::numeric(6, 4) as avg_rating,
         round(
-            {{ bayesian_mean('stats.ratings_count', 'stats.rating_sum / nullif(stats.ratings_count, 0)',
-                             'parameters.vote_floor', 'parameters.cohort_mean_rating') }},
+            {{ bayesian_mean(
+                'stats.films_count',
+                bayesian_mean('stats.ratings_count', 'stats.rating_sum / nullif(stats.ratings_count, 0)',
+                              'parameters.vote_floor', 'parameters.cohort_mean_rating'),
+                'seeded.person_film_floor', 'parameters.cohort_mean_rating') }},
             4
         )::numeric(6, 4) as weighted_score,
         coalesce(top_films.films_in_top_10pct, 0)::bigint as films_in_top_10pct,
         stats.best_film_id::bigint as best_film_id
     from stats
+    cross join seeded
     left join parameters
         on stats.cohort_id = parameters.cohort_id
     left join top_films

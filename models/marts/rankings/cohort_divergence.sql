@@ -2,13 +2,15 @@
     Grain: one row per (cohort_id, film_id) the cohort rated at least once.
     delta = cohort average - global average, where global is raw.films.global_avg_rating when the
     source has one (Letterboxd) and otherwise the average of the cohort of kind 'all' (everyone).
-    loves / hates: |delta| of at least loves_min_delta / hates_min_delta stars on at least
-    divergence_min_ratings cohort ratings (seeds/ranking_parameters.csv).
+    loves / hates: |delta| of at least loves_min_delta / hates_min_delta stars on at least flag_min_ratings cohort
+    ratings: divergence_min_ratings (seeds/ranking_parameters.csv) capped by the cohort's size
+    (int_cohort_thresholds), so a club of 8 needs 3 of its ratings, not 10.
 
     Incremental: a row depends only on its own (cohort, film) distribution row and the film's site-wide
     reference, so a batch window touches changed films in every cohort (macros/rankings_changed_films.sql:
     a rating of the film changed, or its raw.films row) and the films of members who joined or left a
-    cohort, in that cohort (macros/divergence_touched.sql), never whole cohorts. The pre-hook deletes
+    cohort, in that cohort (macros/divergence_touched.sql), and whole cohorts only when a membership change moved
+    their flag_min_ratings (a small cohort: divergence_resized_cohorts_sql). The pre-hook deletes
     them and the model recomputes them; every other row depends on nothing that changed, and the figures
     are exact numeric, so the result equals a full refresh. Seed changes need --full-refresh.
 -#}
@@ -27,8 +29,11 @@
     )
 }}
 
-{#- the changed films, queried once: the recomputed rows and the stored rows they replace are the same scope -#}
+{#- the changed films and resized cohorts, queried once: the recomputed rows and the stored rows they replace are
+    the same scope -#}
 {%- set changed_films = rankings_changed_films(this) if is_incremental() else none %}
+{%- set resized_cohorts = query_as_literal_list(divergence_resized_cohorts_sql(this), quote=true)
+    if is_incremental() else none %}
 
 with
 
@@ -48,6 +53,10 @@ parameters as (
     select * from {{ ref('int_ranking_parameters_pivoted') }}
 ),
 
+thresholds as (
+    select * from {{ ref('int_cohort_thresholds') }}
+),
+
 rated as (
     select * from distribution
     where ratings_count > 0
@@ -60,6 +69,7 @@ rated as (
         from rated
         where
             rated.film_id in ({{ changed_films }})
+            or rated.cohort_id in ({{ resized_cohorts }})
             or (rated.cohort_id, rated.film_id) in ({{ divergence_moved_pairs_sql(this) }})
     ),
 
@@ -99,11 +109,14 @@ compared as (
             when films.global_avg_rating is not null then 'site'
             when everyone.mean_rating is not null then 'everyone'
         end as global_source,
-        parameters.divergence_min_ratings,
+        -- least() skips a NULL: a cohort missing from raw.cohorts keeps the seed's minimum
+        least(parameters.divergence_min_ratings, thresholds.threshold_cap) as flag_min_ratings,
         parameters.loves_min_delta,
         parameters.hates_min_delta
     from to_compute
     cross join parameters
+    left join thresholds
+        on to_compute.cohort_id = thresholds.cohort_id
     left join films
         on to_compute.film_id = films.film_id
     left join everyone
@@ -123,14 +136,15 @@ final as (
         global_ratings_count::bigint as global_ratings_count,
         global_source::text as global_source,
         round(cohort_avg_rating - global_avg_rating, 4)::numeric(6, 4) as delta,
+        flag_min_ratings::integer as flag_min_ratings,
 
         -- flags
         coalesce(
-            ratings_count >= divergence_min_ratings and cohort_avg_rating - global_avg_rating >= loves_min_delta,
+            ratings_count >= flag_min_ratings and cohort_avg_rating - global_avg_rating >= loves_min_delta,
             false
         )::boolean as loves,
         coalesce(
-            ratings_count >= divergence_min_ratings and global_avg_rating - cohort_avg_rating >= hates_min_delta,
+            ratings_count >= flag_min_ratings and global_avg_rating - cohort_avg_rating >= hates_min_delta,
             false
         )::boolean as hates
     from compared
@@ -140,6 +154,7 @@ final as (
 {%- if is_incremental() %}
     {%- set scope -%}
         old_rows.film_id in ({{ changed_films }})
+        or old_rows.cohort_id in ({{ resized_cohorts }})
         or (old_rows.cohort_id, old_rows.film_id) in ({{ divergence_moved_pairs_sql(this) }})
     {%- endset %}
 {%- endif %}

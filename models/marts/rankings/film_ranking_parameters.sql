@@ -45,6 +45,10 @@ strategies as (
     select * from {{ ref('ranking_strategies') }}
 ),
 
+thresholds as (
+    select * from {{ ref('int_cohort_thresholds') }}
+),
+
 priors as (
     select
         cohort_id,
@@ -62,28 +66,41 @@ priors as (
     group by cohort_id
 ),
 
+-- the cap of the cohort's count thresholds (int_cohort_thresholds): a strategy's vote floor and minimum ratings
+-- apply as least(seed value, cap), so a club of 8 is not shrunk by 10 phantom votes it can never outweigh
+sized_priors as (
+    select
+        priors.*,
+        coalesce(thresholds.threshold_cap, 0) as threshold_cap
+    from priors
+    left join thresholds
+        on priors.cohort_id = thresholds.cohort_id
+),
+
 -- the strategies' shrinkage settings, each pair once: the seed has six strategies but two of these
 shrink_settings as (
     select distinct
-        vote_floor::numeric(10, 2) as vote_floor,
-        min_ratings::integer as min_ratings
+        vote_floor::numeric(10, 2) as seed_vote_floor,
+        min_ratings::integer as seed_min_ratings
     from strategies
 ),
 
 shrink_priors as (
     select
-        priors.*,
-        shrink_settings.vote_floor,
-        shrink_settings.min_ratings
-    from priors
+        sized_priors.*,
+        shrink_settings.seed_vote_floor,
+        shrink_settings.seed_min_ratings,
+        least(shrink_settings.seed_vote_floor, sized_priors.threshold_cap)::numeric(10, 2) as vote_floor,
+        least(shrink_settings.seed_min_ratings, sized_priors.threshold_cap)::integer as min_ratings
+    from sized_priors
     cross join shrink_settings
 ),
 
 shrunk as (
     select
         distribution.cohort_id,
-        shrink_priors.vote_floor,
-        shrink_priors.min_ratings,
+        shrink_priors.seed_vote_floor,
+        shrink_priors.seed_min_ratings,
         {{ ranking_shrunk_columns('distribution', 'shrink_priors') }}
     from distribution
     inner join shrink_priors
@@ -95,8 +112,8 @@ shrunk as (
 moments as (
     select
         cohort_id,
-        vote_floor,
-        min_ratings,
+        seed_vote_floor,
+        seed_min_ratings,
         count(*) as ranked_films,
         avg(shrunk_stddev) as stddev_mean,
         stddev_pop(shrunk_stddev) as stddev_sd,
@@ -105,22 +122,26 @@ moments as (
         avg(shrunk_favorite_rate) as favorite_rate_mean,
         stddev_pop(shrunk_favorite_rate) as favorite_rate_sd
     from shrunk
-    group by cohort_id, vote_floor, min_ratings
+    group by cohort_id, seed_vote_floor, seed_min_ratings
 ),
 
 weights as (
     select
-        priors.*,
+        sized_priors.*,
         strategies.strategy,
-        strategies.vote_floor::numeric(10, 2) as vote_floor,
+        strategies.vote_floor::numeric(10, 2) as seed_vote_floor,
+        strategies.min_ratings::integer as seed_min_ratings,
+        least(strategies.vote_floor::numeric(10, 2), sized_priors.threshold_cap)::numeric(10, 2) as vote_floor,
         strategies.credible_z::numeric(6, 3) as credible_z,
-        strategies.min_ratings::integer as min_ratings,
+        least(strategies.min_ratings::integer, sized_priors.threshold_cap)::integer as min_ratings,
         -- the seed weights, zeroed where the cohort lacks the signal
         strategies.w_bayes::numeric as raw_weight_bayesian,
         strategies.w_lower_bound::numeric as raw_weight_lower_bound,
-        case when priors.likes_available then strategies.w_like_wilson::numeric else 0 end as raw_weight_like_wilson,
-        case when priors.likes_available then strategies.w_like::numeric else 0 end as raw_weight_like,
-        case when priors.favorites_available then strategies.w_favorite::numeric else 0 end as raw_weight_favorite,
+        case when sized_priors.likes_available then strategies.w_like_wilson::numeric else 0 end
+            as raw_weight_like_wilson,
+        case when sized_priors.likes_available then strategies.w_like::numeric else 0 end as raw_weight_like,
+        case when sized_priors.favorites_available then strategies.w_favorite::numeric else 0 end
+            as raw_weight_favorite,
         strategies.w_consensus::numeric as raw_weight_consensus,
         -strategies.w_volatility::numeric as raw_weight_volatility,
         strategies.w_top_share::numeric as raw_weight_top_share,
@@ -131,11 +152,11 @@ weights as (
             as seed_weight_total,
         concat_ws(
             ', ',
-            case when not priors.likes_available and strategies.w_like_wilson <> 0 then 'like_wilson' end,
-            case when not priors.likes_available and strategies.w_like <> 0 then 'like' end,
-            case when not priors.favorites_available and strategies.w_favorite <> 0 then 'favorite' end
+            case when not sized_priors.likes_available and strategies.w_like_wilson <> 0 then 'like_wilson' end,
+            case when not sized_priors.likes_available and strategies.w_like <> 0 then 'like' end,
+            case when not sized_priors.favorites_available and strategies.w_favorite <> 0 then 'favorite' end
         ) as dropped_components
-    from priors
+    from sized_priors
     cross join strategies
 ),
 
@@ -205,8 +226,8 @@ final as (
     inner join moments
         on
             available.cohort_id = moments.cohort_id
-            and available.vote_floor = moments.vote_floor
-            and available.min_ratings = moments.min_ratings
+            and available.seed_vote_floor = moments.seed_vote_floor
+            and available.seed_min_ratings = moments.seed_min_ratings
     where available.available_weight_total > 0
 )
 

@@ -2,7 +2,10 @@
     Grain: one row per (cohort_id, film_id) of cohort_film_stats (logged-only films included: they
     can be likes-only discoveries).
     consensus_label: the first row of seeds/consensus_labels.csv (by priority) whose every non-empty
-    threshold the film meets. percentile_bucket: rank / ranked_films of the strategy
+    threshold the film meets, a count threshold (max_ratings, discovery likes) capped by the cohort's size
+    (int_cohort_thresholds: a club of 8 needs 3 ratings for a label, not 10); label_min_ratings says what the
+    cohort's labels needed, and label_certainty whether this one met the seeds' large-cohort minimum ('firm')
+    or only the size-capped one ('tentative'). percentile_bucket: rank / ranked_films of the strategy
     var('insights_strategy', 'bayesian') in film_rankings, bucketed by seeds/percentile_buckets.csv.
     engagement_cluster: the quadrant of (watchers, avg_rating) around the cohort's medians.
     loves / hates / delta: from cohort_divergence.
@@ -65,6 +68,17 @@ parameters as (
     select * from {{ ref('int_ranking_parameters_pivoted') }}
 ),
 
+thresholds as (
+    select * from {{ ref('int_cohort_thresholds') }}
+),
+
+-- the fewest ratings any label but the too-few one needs, as the seed sets it for a large cohort (the largest
+-- max_ratings + 1); a cohort's own minimum is this capped by its size (int_cohort_thresholds)
+label_floor as (
+    select max(labels.max_ratings) + 1 as seed_min_ratings
+    from labels
+),
+
 {% if is_incremental() %}
 
     to_compute as (
@@ -103,9 +117,15 @@ labelled as (
         to_compute.film_id,
         min(labels.priority) as label_priority
     from to_compute
+    left join thresholds
+        on to_compute.cohort_id = thresholds.cohort_id
     inner join labels
         on
-            (labels.max_ratings is null or to_compute.ratings_count <= labels.max_ratings)
+            -- least() skips a NULL: a cohort missing from raw.cohorts keeps the seed's value
+            (
+                labels.max_ratings is null
+                or to_compute.ratings_count <= least(labels.max_ratings, thresholds.threshold_cap - 1)
+            )
             and (labels.min_share_high is null or to_compute.share_high >= labels.min_share_high)
             and (labels.min_share_middle is null or to_compute.share_middle >= labels.min_share_middle)
             and (labels.max_stddev is null or to_compute.stddev_rating <= labels.max_stddev)
@@ -145,6 +165,12 @@ final as (
 
         -- labels
         labels.consensus_label::text as consensus_label,
+        least(label_floor.seed_min_ratings, thresholds.threshold_cap)::integer as label_min_ratings,
+        case
+            when labels.max_ratings is not null or to_compute.ratings_count = 0 then null
+            when to_compute.ratings_count >= label_floor.seed_min_ratings then 'firm'
+            else 'tentative'
+        end::text as label_certainty,
         '{{ var("insights_strategy", "bayesian") }}'::text as percentile_strategy,
         percentile_buckets.percentile_bucket::text as percentile_bucket,
         case
@@ -157,7 +183,7 @@ final as (
             else 'niche, middling'
         end::text as engagement_cluster,
         coalesce(
-            to_compute.likes >= parameters.discovery_min_likes
+            to_compute.likes >= least(parameters.discovery_min_likes, thresholds.threshold_cap)
             and to_compute.likes >= parameters.discovery_likes_per_rating * to_compute.ratings_count,
             false
         )::boolean as is_likes_discovery,
@@ -168,6 +194,9 @@ final as (
         coalesce(divergence.hates, false)::boolean as hates
     from to_compute
     cross join parameters
+    cross join label_floor
+    left join thresholds
+        on to_compute.cohort_id = thresholds.cohort_id
     inner join labelled
         on to_compute.cohort_id = labelled.cohort_id and to_compute.film_id = labelled.film_id
     inner join labels
