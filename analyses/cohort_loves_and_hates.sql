@@ -1,4 +1,5 @@
 -- What does this cohort love or hate compared with everyone? Largest departures first.
+-- Default cohort: occupation:writer, an ML-100K cohort of the demo (everyone compared with itself has no departure).
 -- dbt compile --select cohort_loves_and_hates --vars '{cohort_id: "occupation:writer"}'
 select
     films.title,
@@ -11,5 +12,5 @@ select
 from {{ ref('cohort_divergence') }} as divergence
 inner join {{ ref('film_catalog') }} as films
     on divergence.film_id = films.film_id
-where divergence.cohort_id = '{{ var("cohort_id", "everyone") }}' and (divergence.loves or divergence.hates)
+where divergence.cohort_id = '{{ var("cohort_id", "occupation:writer") }}' and (divergence.loves or divergence.hates)
 order by abs(divergence.delta) desc

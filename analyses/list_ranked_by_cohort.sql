@@ -2,6 +2,8 @@
 -- list, from the cohort-wide rank), with the films of the list the cohort has not rated at the end.
 -- dbt compile --select list_ranked_by_cohort
 --   --vars '{list_id: cannes-2019, cohort_id: everyone, strategy: lower_bound}'
+-- MovieLens has no lists, so on the demo's ML-100K this returns nothing; the generated site of
+-- `make demo-synthetic` has festival slates (cannes-2019 ...) and members' lists, and Letterboxd exports carry lists.
 select
     row_number() over (order by rankings.rank nulls last, list_films.film_id) as rank_in_list,
     films.title,

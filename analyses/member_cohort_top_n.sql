@@ -1,6 +1,8 @@
 -- A member-centric view: the top N of "user X and the people they follow" (the follow-graph
 -- cohort follows:<username>, see define_follow_cohort.sql) next to the site-wide rank of each film.
 -- dbt compile --select member_cohort_top_n --vars '{cohort_id: "follows:42", strategy: engagement}'
+-- MovieLens has no follow graph, so the default is a small ML-100K cohort of the demo (occupation:writer);
+-- on generated or Letterboxd data pass a follows:<username> cohort.
 select
     mine.rank,
     films.title,
@@ -20,7 +22,7 @@ left join {{ ref('film_rankings') }} as everyone
 left join {{ ref('cohort_divergence') }} as divergence
     on mine.cohort_id = divergence.cohort_id and mine.film_id = divergence.film_id
 where
-    mine.cohort_id = '{{ var("cohort_id", "everyone") }}'
+    mine.cohort_id = '{{ var("cohort_id", "occupation:writer") }}'
     and mine.strategy = '{{ var("strategy", "engagement") }}'
     and mine.rank <= {{ var("top_n", 50) }}
 order by mine.rank

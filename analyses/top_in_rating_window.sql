@@ -3,15 +3,33 @@
 -- the member ratings with the same formula macro (bayesian_mean) and the strategy's vote floor.
 -- dbt compile --select top_in_rating_window
 --   --vars '{cohort_id: everyone, rated_from: "2024-01-01", rated_to: "2025-01-01"}'
+-- Without rated_from / rated_to the window is the cohort's last year of ratings (the year up to its newest
+-- rating), so the defaults return rows on any data, the demo's 1997-98 ratings of ML-100K included.
+{%- set rated_from = var("rated_from", none) %}
+{%- set rated_to = var("rated_to", none) %}
 with
 
-ratings as (
+cohort_ratings as (
     select * from {{ ref('int_cohort_ratings_joined') }}
     where
         cohort_id = '{{ var("cohort_id", "everyone") }}'
         and rating is not null
-        and rated_at >= '{{ var("rated_from", "2024-01-01") }}'::timestamptz
-        and rated_at < '{{ var("rated_to", "2025-01-01") }}'::timestamptz
+),
+
+bounds as (
+    select
+        {% if rated_from %}'{{ rated_from }}'::timestamptz{% else %}max(rated_at) - interval '1 year'{% endif %}
+            as rated_from,
+        {% if rated_to %}'{{ rated_to }}'::timestamptz{% else %}max(rated_at) + interval '1 microsecond'{% endif %}
+            as rated_to
+    from cohort_ratings
+),
+
+ratings as (
+    select cohort_ratings.*
+    from cohort_ratings
+    cross join bounds
+    where cohort_ratings.rated_at >= bounds.rated_from and cohort_ratings.rated_at < bounds.rated_to
 ),
 
 strategy as (
