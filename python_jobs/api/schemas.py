@@ -198,6 +198,7 @@ class OverlapMatrix(Model):
 class PersonOut(Model):
     person_id: str
     person_name: str | None
+    person_label: str
     person_role: str
     films_count: int | None
     watchers: int | None

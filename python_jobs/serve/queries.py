@@ -451,6 +451,7 @@ PEOPLE_SQL = """
 select
     p.person_id,
     p.person_name,
+    p.person_label,
     p.person_role,
     p.films_count,
     p.watchers,

@@ -168,10 +168,10 @@ def test_overlap_heatmap_people_and_activity_read_their_marts(site, page):
 
     at = page("pages/4_People.py")
     at.radio(key="people-role").set_value("director").run()
-    names = list(at.dataframe[0].value["person_name"])
+    names = list(at.dataframe[0].value["person_label"])
     expected = query(
         db,
-        "select person_name from marts.person_stats where cohort_id = 'everyone' and person_role = 'director' "
+        "select person_label from marts.person_stats where cohort_id = 'everyone' and person_role = 'director' "
         "and ratings_count >= 5 order by weighted_score desc nulls last, ratings_count desc, person_id limit 25",
     )
     assert names == [x for (x,) in expected] and names

@@ -60,7 +60,7 @@ def expected(site):
         ).fetchall()
         ratings = conn.execute("select user_id, film_id, rating from raw.ratings where not deleted").fetchall()
         credits = conn.execute("select film_id, person_id, role from raw.film_people").fetchall()
-        names = dict(conn.execute("select person_id, coalesce(name, person_id) from raw.people").fetchall())
+        names = dict(conn.execute("select person_id, name from raw.people").fetchall())
         # the top 10% is ranking_insights' buckets; the best film is the lower_bound strategy's first
         insights = {
             (c, f): (rank, bucket)

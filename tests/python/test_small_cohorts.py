@@ -315,3 +315,12 @@ def test_a_burst_is_a_busy_day_against_the_members_own_rhythm(db):
     bursts = query(db, "select user_id, activity_day::text, events, active_days, median_events, times_median "
                        "from marts.member_bursts order by 1, 2")  # fmt: skip
     assert bursts == [(1, "2024-03-06", 8, 10, Decimal("1.0"), Decimal("8.00"))]
+
+
+def test_people_without_names_say_so_instead_of_printing_ids_as_names(ml100k_club):
+    """ML-100K's people are Freebase ids: person_stats leaves person_name NULL and labels the id as not a name."""
+    db, _ = ml100k_club
+    rows = query(db, "select person_id, person_name, person_label from marts.person_stats "
+                     "where cohort_id = 'saved:club' and person_role = 'director'")  # fmt: skip
+    assert len(rows) > 100
+    assert all(name is None and label == f"{pid} (no name in the source)" for pid, name, label in rows)

@@ -70,6 +70,7 @@ final as (
         cohort_id::text as cohort_id,
         person_id::text as person_id,
         person_name::text as person_name,
+        person_label::text as person_label,
         first_year::integer as first_year,
         latest_year::integer as latest_year,
         career_films::bigint as career_films,

@@ -79,6 +79,7 @@ final as (
         stats.cohort_id::text as cohort_id,
         stats.person_id::text as person_id,
         people.person_name::text as person_name,
+        coalesce(people.person_label, stats.person_id || ' (no name in the source)')::text as person_label,
         stats.person_role::text as person_role,
         stats.films_count::bigint as films_count,
         stats.watchers::bigint as watchers,

@@ -7,8 +7,10 @@ source as (
 renamed as (
     select
         person_id,
-        coalesce(name, person_id) as person_name,
+        name as person_name,
         name is not null as has_name,
+        -- what to print: the name, or the id saying it is not one (ML-100K's people are Freebase ids only)
+        coalesce(name, person_id || ' (no name in the source)') as person_label,
         batch_id
 
     from source

@@ -19,7 +19,7 @@ if not rows:
     st.stop()
 table = pd.DataFrame(rows)[
     [
-        "person_name",
+        "person_label",
         "films_count",
         "ratings_count",
         "avg_rating",
@@ -32,5 +32,5 @@ st.dataframe(
     table,
     hide_index=True,
     key="people-table",
-    column_config={"person_name": "name", "films_count": "films", "best_film_title": "best film"},
+    column_config={"person_label": "name", "films_count": "films", "best_film_title": "best film"},
 )
