@@ -81,7 +81,7 @@ def exports_site(server, tmp_path_factory) -> str:
             letterboxd.load_exports(conn, [write_export(root, u) for u in ("alice", "bob", "carol")], cohort="friends")
             letterboxd.load_exports(conn, [write_export(root, u) for u in ("dan", "eve", "finn")], cohort="others")
         run_dbt(name, "seed")
-        run_dbt(name, "run", "--select", *MARTS)
+        run_dbt(name, "run", "--select", *MARTS, "+user_activity", "+activity_digest")
         yield name
     finally:
         warehouse.drop_database(name)
@@ -145,6 +145,21 @@ def test_what_one_club_loves_the_other_hates_with_a_size_aware_delta(exports_sit
     assert pairs["a2"][5:] == (Decimal("-1.7500"), False, True)
     # a3: both clubs near 3.6; a4 and a5 only the friends rated (not shared)
     assert pairs["a3"][6:] == (False, False) and "a4" not in pairs and "a5" not in pairs
+
+
+def test_the_clubs_feed_and_digest_hold_every_members_ratings_and_likes(exports_site):
+    feed = dict(
+        query(
+            exports_site,
+            "select a.event_type, count(*) from marts.user_activity a join raw.cohort_members m "
+            "on m.user_id = a.user_id and m.cohort_id = 'saved:friends' and not m.deleted group by 1",
+        )
+    )
+    # 14 ratings of the three friends (5 + 5 + 4) and their 3 likes of a6
+    assert feed["rated"] == 14 and feed["liked"] == 3
+    digest = query(exports_site, "select sum(ratings_count), max(active_members) from marts.activity_digest "
+                                 "where cohort_id = 'saved:friends'")  # fmt: skip
+    assert digest == [(14, 3)]
 
 
 def test_the_club_ranks_its_films_with_a_size_capped_vote_floor(exports_site):
