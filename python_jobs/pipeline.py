@@ -267,7 +267,10 @@ def print_report(conn) -> None:
         divergent = q(
             "select d.cohort_id, f.title, d.cohort_avg_rating, d.global_avg_rating, d.ratings_count "
             "from marts.cohort_divergence d join raw.films f using (film_id) "
-            "where d.loves and d.cohort_id <> %s order by d.delta desc, d.ratings_count desc limit 5",
+            # a size-aware order: the delta shrunk by 10 phantom ratings at no difference, so a 3-rating love of a
+            # small cohort (flagged on its size-capped minimum) does not top 40 ratings that say nearly as much
+            "where d.loves and d.cohort_id <> %s "
+            "order by d.delta * d.ratings_count / (d.ratings_count + 10.0) desc, d.ratings_count desc limit 5",
             (cohorts[0],),
         ).fetchall()
         if divergent:
