@@ -22,10 +22,10 @@ users as (
 final as (
     select
         nearest.user_id::bigint as user_id,
-        coalesce(me.display_name, me.username, 'user ' || nearest.user_id)::text as user_name,
+        coalesce(me.user_label, 'user ' || nearest.user_id)::text as user_name,
         nearest.similar_rank::integer as similar_rank,
         nearest.similar_user_id::bigint as similar_user_id,
-        coalesce(them.display_name, them.username, 'user ' || nearest.similar_user_id)::text as similar_user_name,
+        coalesce(them.user_label, 'user ' || nearest.similar_user_id)::text as similar_user_name,
         round(nearest.similarity::numeric, 4)::numeric(6, 4) as similarity,
         nearest.run_id::bigint as run_id
     from nearest

@@ -44,7 +44,7 @@ final as (
     select
         predictions.cohort_id::text as cohort_id,
         predictions.user_id::bigint as user_id,
-        coalesce(users.display_name, users.username, 'user ' || predictions.user_id)::text as user_name,
+        coalesce(users.user_label, 'user ' || predictions.user_id)::text as user_name,
         predictions.film_id::bigint as film_id,
         films.title::text as film_title,
         round(predictions.expected_rating::numeric, 2)::numeric(4, 2) as expected_rating,

@@ -22,7 +22,7 @@ users as (
 final as (
     select
         clusters.user_id::bigint as user_id,
-        coalesce(users.display_name, users.username, 'user ' || clusters.user_id)::text as user_name,
+        coalesce(users.user_label, 'user ' || clusters.user_id)::text as user_name,
         clusters.cluster::integer as cluster,  -- noqa: RF04
         clusters.cohort_id::text as cohort_id,
         clusters.distance_to_centre::double precision as distance_to_centre,

@@ -10,6 +10,8 @@ renamed as (
         user_id,
         username,
         display_name,
+        -- what to print: the display name, else the username, else the id
+        coalesce(display_name, username, 'user ' || user_id) as user_label,
 
         -- demographics (MovieLens 100K / 1M)
         age,
