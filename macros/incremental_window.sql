@@ -56,7 +56,8 @@
     They run before the model's own pre-hooks and before its own post-hooks. -#}
 {% macro batch_window_open_if_incremental(relation) %}
     {%- if model.config.materialized == 'incremental' -%}
-    {{ incremental_window_open(relation) }}
+    {{ incremental_window_open(relation) }};
+    {{ drop_indexes_before_whole_rebuild(relation) }}
     {%- else -%}
     select 1
     {%- endif -%}
@@ -64,6 +65,7 @@
 
 {% macro batch_window_close_if_incremental(relation) %}
     {%- if model.config.materialized == 'incremental' -%}
+    {{ create_indexes_after_whole_rebuild(relation) }};
     {{ incremental_window_close(relation) }}
     {%- else -%}
     select 1
