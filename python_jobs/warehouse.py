@@ -936,7 +936,17 @@ def replace_rows(
 
     Readers see the old rows until the commit and the new ones after; a crash in between rolls back.
     """
-    return replace_blocks(conn, table, list(frame.columns), [frame] if len(frame) else [], where, params)
+    with conn.transaction():
+        _delete_scope(conn, table, where, params)
+        n = copy_frame(conn, table, frame) if len(frame) else 0
+    return n
+
+
+def _delete_scope(conn: psycopg.Connection, table: str, where: sql.Composable | None, params: Any) -> None:
+    if where is None:
+        conn.execute(sql.SQL("delete from {}").format(table_name(table)))
+    else:
+        conn.execute(sql.SQL("delete from {} where {}").format(table_name(table), where), params)
 
 
 def replace_blocks(
@@ -953,10 +963,7 @@ def replace_blocks(
     an exception from it rolls the delete back with the rows already sent.
     """
     with conn.transaction():
-        if where is None:
-            conn.execute(sql.SQL("delete from {}").format(table_name(table)))
-        else:
-            conn.execute(sql.SQL("delete from {} where {}").format(table_name(table), where), params)
+        _delete_scope(conn, table, where, params)
         n = 0
         with copy_stream(conn, table, names) as write:
             for block in blocks:
