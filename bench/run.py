@@ -78,6 +78,7 @@ NEEDS_ITS_OWN_RUN = {
     "bench_load.py",
     "bench_recsys_scale.py",
     "bench_recsys_quality.py",
+    "bench_predict.py",
 }
 
 

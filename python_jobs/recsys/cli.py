@@ -155,15 +155,23 @@ def cmd_similar(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from python_jobs.recsys import predict
 
-    if not args.evaluate and not args.user:
-        raise WarehouseError("predict needs --user (one or more), or --evaluate")
+    if not args.evaluate and not args.user and not args.cohort:
+        raise WarehouseError("predict needs --user (one or more), --cohort (every member in bulk), or --evaluate")
+    if args.user and (args.top is not None or args.strategy is not None):
+        raise WarehouseError("--top and --strategy choose a cohort's films in bulk: use them with --cohort, not --user")
+    if args.film and (args.top is not None or args.strategy is not None):
+        raise WarehouseError("--film names the films: drop --top and --strategy, which pick them from a ranking")
     params = {"user_strength": args.user_strength, "film_strength": args.film_strength,
               "prior_power": args.prior_power}  # fmt: skip
 
     def body(conn: psycopg.Connection, run_id: int) -> int:
         if args.evaluate:
             return _evaluate_predictions(conn, run_id, args.seed)
-        return predict.predict_job(conn, run_id, args.user, args.film, args.cohort, params)
+        if args.user:
+            return predict.predict_job(conn, run_id, args.user, args.film, args.cohort, params)
+        return predict.predict_cohort_job(
+            conn, run_id, args.cohort, args.film, args.top or 100, args.strategy or "bayesian", params
+        )
 
     return run_job("predict", args, body)
 
@@ -291,8 +299,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("predict", help="rating histogram for user x film (ml.rating_predictions)")
     p.add_argument("--user", type=int, action="append", help="user id (repeatable)")
-    p.add_argument("--film", type=int, action="append", help="film id (repeatable); default every unrated film")
-    p.add_argument("--cohort", help="film histograms and prior from this cohort (default everybody)")
+    p.add_argument(
+        "--film", type=int, action="append",
+        help="film id (repeatable); default: with --user every unrated film, with --cohort alone the top unseen",
+    )  # fmt: skip
+    p.add_argument(
+        "--cohort",
+        help="film histograms and prior from this cohort (default everybody); without --user: every member, in bulk",
+    )
+    p.add_argument(
+        "--top", type=_positive(int),
+        help="bulk: each member's first N films of the cohort's ranking they have not rated (default 100)",
+    )  # fmt: skip
+    p.add_argument("--strategy", help="bulk: the marts.film_rankings strategy that orders them (default bayesian)")
     p.add_argument("--user-strength", type=float, default=5.0, help="pseudo-ratings pulling P_user to the cohort")
     p.add_argument("--film-strength", type=float, default=5.0, help="pseudo-ratings pulling P_film to the cohort")
     p.add_argument("--prior-power", type=float, default=0.0, help="divide by prior**p (1 = naive Bayes)")

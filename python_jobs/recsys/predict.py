@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import psycopg
+import scipy.sparse as sp
 from psycopg import sql
 
 from python_jobs.recsys import metrics
-from python_jobs.recsys.data import Ratings, cohort_user_ids, load_ratings, to_csr
+from python_jobs.recsys.data import Ratings, cohort_user_ids, load_ratings, require_cohort, to_csr
 from python_jobs.recsys.split import temporal_split
-from python_jobs.warehouse import WarehouseError, log, replace_rows
+from python_jobs.warehouse import WarehouseError, log, replace_blocks, scientific_text
 
 BUCKETS = np.arange(1, 11) / 2.0
 
@@ -173,15 +174,8 @@ def evaluate_rating_models(ratings: Ratings, seed: int = 0) -> tuple[pd.DataFram
     return table, {**split.protocol, "histogram_params": best, "test_ratings": int(t.sum())}
 
 
-def predict_job(
-    conn: psycopg.Connection,
-    run_id: int,
-    user_ids: list[int],
-    film_ids: list[int] | None,
-    cohort: str | None,
-    params: dict,
-) -> int:
-    """Distributions for each (user, film): given films, else every cohort-catalogue film the user has not rated."""
+def fit_histograms(conn: psycopg.Connection, cohort: str | None, params: dict) -> tuple[Ratings, HistogramModel]:
+    """Every live rating indexed, and the model: user histograms from all of them, film histograms from the cohort's."""
     ratings = load_ratings(conn)
     f = ratings.frame[ratings.frame["rating"].notna()]
     in_cohort = np.ones(len(f), bool)
@@ -191,7 +185,59 @@ def predict_job(
         if not in_cohort.any():
             raise WarehouseError(f"cohort {cohort!r} has no rating to build film histograms from")
     u, i, r = (f[c].to_numpy() for c in ("user", "item", "rating"))
-    model = HistogramModel(**params).fit(u, i, r, ratings.n_users, ratings.n_items, in_cohort)
+    return ratings, HistogramModel(**params).fit(u, i, r, ratings.n_users, ratings.n_items, in_cohort)
+
+
+def spread(dist: np.ndarray) -> np.ndarray:
+    """Standard deviation (stars) of each row's rating distribution over BUCKETS."""
+    mean = dist @ BUCKETS
+    return np.sqrt(np.maximum(dist @ BUCKETS**2 - mean**2, 0.0))
+
+
+def array_text(values: np.ndarray) -> np.ndarray:
+    """Rows of floats as PostgreSQL array literals ({a,b,...}, 15 significant digits each): COPY text rows."""
+    n = len(values)
+    brace, comma, close = (np.full((n, 1), ord(c), np.uint8) for c in "{,}")
+    parts = [brace]
+    for j in range(values.shape[1]):
+        parts += [comma, scientific_text(values[:, j])] if j else [scientific_text(values[:, j])]
+    return np.concatenate([*parts, close], axis=1)
+
+
+COLUMNS = ["run_id", "cohort_id", "user_id", "film_id", "expected_rating", "most_likely_rating", "distribution",
+           "user_ratings", "film_ratings", "spread"]  # fmt: skip
+
+
+def prediction_columns(
+    model: HistogramModel, ratings: Ratings, pairs_u: np.ndarray, pairs_i: np.ndarray, run_id: int, cohort_id: str
+) -> dict[str, np.ndarray]:
+    """ml.rating_predictions' columns for (user, film) index pairs, as COPY-ready arrays."""
+    dist = model.distribution(pairs_u, pairs_i)
+    n = len(dist)
+    return {
+        "run_id": np.full(n, run_id, np.int64),
+        "cohort_id": np.full(n, cohort_id, dtype=object),
+        "user_id": ratings.user_ids[pairs_u],
+        "film_id": ratings.film_ids[pairs_i],
+        "expected_rating": dist @ BUCKETS,
+        "most_likely_rating": BUCKETS[np.argmax(dist, axis=1)] if n else np.zeros(0),
+        "distribution": array_text(dist),
+        "user_ratings": model.user_counts_[pairs_u].sum(axis=1).astype(np.int64),
+        "film_ratings": model.film_counts_[pairs_i].sum(axis=1).astype(np.int64),
+        "spread": spread(dist),
+    }
+
+
+def predict_job(
+    conn: psycopg.Connection,
+    run_id: int,
+    user_ids: list[int],
+    film_ids: list[int] | None,
+    cohort: str | None,
+    params: dict,
+) -> int:
+    """Distributions for each (user, film): given films, else every cohort-catalogue film the user has not rated."""
+    ratings, model = fit_histograms(conn, cohort, params)
     users = ratings.user_index(user_ids)
     if film_ids:
         items = ratings.item_index(film_ids)
@@ -203,20 +249,105 @@ def predict_job(
         pairs_u = np.repeat(users, [len(x) for x in unrated])
         pairs_i = np.concatenate(unrated)
     pairs_u, pairs_i = pairs_u.astype(np.int64), pairs_i.astype(np.int64)
-    dist = model.distribution(pairs_u, pairs_i)
-    frame = pd.DataFrame(
-        {
-            "run_id": run_id,
-            "cohort_id": cohort or "everyone",  # site-wide, named as the marts name it
-            "user_id": ratings.user_ids[pairs_u],
-            "film_id": ratings.film_ids[pairs_i],
-            "expected_rating": dist @ BUCKETS,
-            "most_likely_rating": BUCKETS[np.argmax(dist, axis=1)] if len(dist) else [],
-            "distribution": ["{" + ",".join(f"{p:.6g}" for p in row) + "}" for row in dist],
-            "user_ratings": model.user_counts_[pairs_u].sum(axis=1).astype(int),
-            "film_ratings": model.film_counts_[pairs_i].sum(axis=1).astype(int),
-        }
-    )
+    columns = prediction_columns(model, ratings, pairs_u, pairs_i, run_id, cohort or "everyone")
     scope = sql.SQL("cohort_id = %s and user_id = any(%s)")
-    scope_params = (cohort or "everyone", ratings.user_ids[users].tolist())
-    return replace_rows(conn, "ml.rating_predictions", frame, scope, scope_params)
+    scope_params = (cohort or "everyone", ratings.user_ids[users].tolist())  # everyone: site-wide, as the marts say
+    return replace_blocks(conn, "ml.rating_predictions", COLUMNS, [columns] if len(pairs_u) else [], scope,
+                          scope_params)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# in bulk: every member of a cohort x its top unseen films (or the films asked about), a block at a time
+
+BLOCK_PAIRS = 200_000  # (user, film) pairs per block: bounds memory (about 20 doubles each) whatever the cohort
+
+
+def unseen_first(seen: sp.csr_matrix, users: np.ndarray, order: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) index pairs: each user's first n items of `order` that seen[user] does not hold, in that order.
+
+    Sparse throughout: with a user's seen positions in `order` sorted (s_0 < s_1 < ...), s_k - k unseen
+    items come before s_k, so the j-th unseen position is j + #{k: s_k - k <= j}, one searchsorted for all.
+    Costs the users' ratings plus n per user, never users x catalogue.
+    """
+    width = len(order) + 1
+    position = np.full(seen.shape[1], -1, np.int64)
+    position[order] = np.arange(len(order))
+    rows = seen[users]
+    row = np.repeat(np.arange(len(users), dtype=np.int64), np.diff(rows.indptr))
+    pos = position[rows.indices]
+    row, pos = row[pos >= 0], pos[pos >= 0]
+    by = np.lexsort((pos, row))
+    row, pos = row[by], pos[by]
+    start = np.r_[0, np.cumsum(np.bincount(row, minlength=len(users)))]
+    key = row * width + pos - (np.arange(len(row)) - start[row])  # sorted: row first, then s_k - k
+    q_row = np.repeat(np.arange(len(users), dtype=np.int64), n)
+    j = np.tile(np.arange(n, dtype=np.int64), len(users))
+    q = j + np.searchsorted(key, q_row * width + j, side="right") - start[q_row]
+    keep = q < len(order)
+    return users[q_row[keep]], order[q[keep]]
+
+
+def cohort_ranking(conn: psycopg.Connection, cohort: str, strategy: str) -> np.ndarray:
+    """The cohort's film ids, best first, by one strategy of marts.film_rankings (built by dbt)."""
+    if conn.execute("select to_regclass('marts.film_rankings')").fetchone()[0] is None:
+        raise WarehouseError("marts.film_rankings does not exist: build the marts first (python -m python_jobs build)")
+    rows = conn.execute(
+        "select film_id from marts.film_rankings where cohort_id = %s and strategy = %s order by rank",
+        (cohort, strategy),
+    ).fetchall()
+    if not rows:
+        known = [r[0] for r in conn.execute("select distinct strategy from marts.film_rankings order by 1")]
+        raise WarehouseError(
+            f"marts.film_rankings has no {strategy!r} ranking of cohort {cohort!r} (strategies: "
+            f"{', '.join(known) or 'none'}): build after the cohort's ratings load (python -m python_jobs build)"
+        )
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def predict_cohort_job(
+    conn: psycopg.Connection,
+    run_id: int,
+    cohort: str,
+    film_ids: list[int] | None,
+    top: int,
+    strategy: str,
+    params: dict,
+) -> int:
+    """Every member of the cohort x the first `top` films of its ranking they have not rated (or x film_ids, unrated).
+
+    Replaces the rows of (cohort, every member and former member) — only of film_ids when given — in one
+    transaction, computed and COPYed a block of members at a time.
+    """
+    require_cohort(conn, cohort)
+    ratings, model = fit_histograms(conn, cohort, params)
+    members = cohort_user_ids(conn, cohort)
+    users = ratings.user_index(np.intersect1d(members, ratings.user_ids))
+    catalogue = model.film_counts_.sum(axis=1) > 0
+    if film_ids:
+        order = ratings.item_index(list(dict.fromkeys(film_ids)))
+        top, what = len(order), f"{len(order)} asked-about films"
+    else:
+        ranked = cohort_ranking(conn, cohort, strategy)
+        order = np.searchsorted(ratings.film_ids, ranked).clip(0, max(ratings.n_items - 1, 0))
+        order = order[(ratings.film_ids[order] == ranked) & catalogue[order]]
+        what = f"the first {top} unseen of its {strategy} ranking ({len(order)} films)"
+    log(f"predict: {len(users)} members of {cohort!r} with ratings ({len(members) - len(users)} without) x {what}")
+    seen = to_csr(ratings.frame, (ratings.n_users, ratings.n_items))
+    per_block = max(1, BLOCK_PAIRS // max(top, 1))
+    n_blocks = (len(users) + per_block - 1) // per_block
+
+    def blocks():
+        done = 0
+        for b, start in enumerate(range(0, len(users), per_block)):
+            pairs_u, pairs_i = unseen_first(seen, users[start : start + per_block], order, top)
+            done += len(pairs_u)
+            yield prediction_columns(model, ratings, pairs_u, pairs_i, run_id, cohort)
+            if b % 20 == 0 or b == n_blocks - 1:
+                log(f"predict: block {b + 1}/{n_blocks}, {done:,} predictions")
+
+    scope = sql.SQL("cohort_id = %s and user_id in (select user_id from raw.cohort_members where cohort_id = %s)")
+    scope_params: tuple = (cohort, cohort)
+    if film_ids:
+        scope = sql.SQL("{} and film_id = any(%s)").format(scope)
+        scope_params += (ratings.film_ids[order].tolist(),)
+    return replace_blocks(conn, "ml.rating_predictions", COLUMNS, blocks(), scope, scope_params)

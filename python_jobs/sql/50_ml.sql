@@ -53,7 +53,8 @@ create table if not exists ml.similar_films (
     primary key (model, film_id, rank)
 );
 
--- Histogram predictions: distribution[i] is P(rating = 0.5 * i), i = 1..10 (half-star buckets).
+-- Histogram predictions: distribution[i] is P(rating = 0.5 * i), i = 1..10 (half-star buckets); spread is
+-- the standard deviation of that distribution (stars), written by the job so a mart reads it per row.
 create table if not exists ml.rating_predictions (
     run_id bigint not null,
     cohort_id text not null,
@@ -64,8 +65,26 @@ create table if not exists ml.rating_predictions (
     distribution double precision[] not null,
     user_ratings integer not null,
     film_ratings integer not null,
+    spread double precision not null,
     primary key (cohort_id, user_id, film_id)
 );
+
+-- Tables made before the job wrote spread get the column once, filled from each row's distribution
+-- (only when it is missing: this file runs before every job, and ALTER TABLE takes an exclusive lock).
+do $$
+begin
+    if not exists (
+        select from pg_attribute
+        where attrelid = 'ml.rating_predictions'::regclass and attname = 'spread' and not attisdropped
+    ) then
+        alter table ml.rating_predictions add column spread double precision;
+        update ml.rating_predictions as p set spread = (
+            select sqrt(greatest(sum(b.p * (b.i * 0.5) ^ 2) - sum(b.p * b.i * 0.5) ^ 2, 0))
+            from unnest(p.distribution) with ordinality as b (p, i)
+        );
+        alter table ml.rating_predictions alter column spread set not null;
+    end if;
+end $$;
 
 -- Taste clusters: one row per clustered user, with the first two SVD coordinates for plotting.
 create table if not exists ml.user_clusters (

@@ -17,7 +17,8 @@ renamed as (
         most_likely_rating,
         distribution,
         user_ratings,
-        film_ratings
+        film_ratings,
+        spread
 
     from source
 )
