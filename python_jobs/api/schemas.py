@@ -244,7 +244,7 @@ class ActivityPage(Model):
     include_follows: bool
     items: list[EventOut]
     bursts: list[BurstOut] = Field(
-        description="The busy days of the page's members among the days its events cover, newest first."
+        description="The busy days among the page's events (a member's day with an event here), newest first."
     )
     next_cursor: str | None = Field(description="Pass as cursor for older events; null on the last page.")
 

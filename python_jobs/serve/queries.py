@@ -603,6 +603,50 @@ def bursts(
     return _rows(conn, BURSTS_SQL, params)
 
 
+# The busy days among given (member, day) pairs, such as a feed page's events: one lateral read per member again.
+EVENT_DAY_BURSTS_SQL = """
+with pairs as (
+    select distinct
+        p.user_id,
+        p.activity_day
+    from unnest(%(user_ids)s::bigint[], %(days)s::date[]) as p (user_id, activity_day)
+),
+
+members as (
+    select distinct pairs.user_id from pairs
+)
+
+select
+    bursts.user_id,
+    bursts.activity_day,
+    bursts.events,
+    bursts.ratings,
+    bursts.diary_logs,
+    bursts.active_days,
+    bursts.median_events,
+    bursts.times_median
+from members
+cross join lateral (
+    select b.*
+    from marts.member_bursts as b
+    where
+        b.user_id = members.user_id
+        and b.activity_day in (select pairs.activity_day from pairs where pairs.user_id = members.user_id)
+    offset 0
+) as bursts
+order by bursts.activity_day desc, bursts.user_id
+"""
+
+
+def event_day_bursts(conn: psycopg.Connection, pairs: Iterable[tuple[int, date]]) -> list[Row]:
+    """Which of these (member, UTC day) pairs were busy days, newest first: the bursts a feed page shows."""
+    pairs = list(pairs)
+    if not pairs:
+        return []
+    user_ids, days = zip(*pairs, strict=True)
+    return _rows(conn, EVENT_DAY_BURSTS_SQL, {"user_ids": list(user_ids), "days": list(days)})
+
+
 DIGEST_SQL = """
 select
     d.week_start,

@@ -39,8 +39,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     response_model=ActivityPage,
     summary="A member's feed, newest first (keyset on event time), with the busy days it covers",
     description=(
-        "include_follows adds the events of the people the member follows (marts.user_follows). bursts: the days "
-        "among those of the page's events on which one of its members was unusually busy (marts.member_bursts)."
+        "include_follows adds the events of the people the member follows (marts.user_follows). bursts: the "
+        "(member, day) pairs of the page's events that were busy days of that member (marts.member_bursts)."
     ),
 )
 async def user_activity(
@@ -58,11 +58,7 @@ async def user_activity(
         more = len(rows) > limit
         rows = rows[:limit]
         last = rows[-1] if rows else None
-        busy = (
-            queries.bursts(v.conn, user_id, PAGE_MAX, None, include_follows, (utc_day(last), utc_day(rows[0])))
-            if last
-            else []
-        )
+        busy = queries.event_day_bursts(v.conn, [(e["user_id"], utc_day(e)) for e in rows])
         page = ActivityPage(
             user_id=user_id,
             include_follows=include_follows,
