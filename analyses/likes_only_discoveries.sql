@@ -1,6 +1,7 @@
 -- Films the cohort likes far more often than it rates them: candidates the star rankings miss.
 -- MovieLens has no likes, so on the demo's ML-100K this returns nothing; the generated site of
--- `make demo-synthetic` (database film_cohorts_synthetic) plants such films, and Letterboxd exports carry likes.
+-- `make demo-synthetic` (database film_cohorts_synthetic) plants one per follow-graph cohort
+-- (truth.likes_discoveries: try a `follows:<owner>` cohort), and Letterboxd exports carry likes.
 -- dbt compile --select likes_only_discoveries --vars '{cohort_id: everyone}'
 select
     films.title,

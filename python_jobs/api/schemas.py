@@ -228,11 +228,32 @@ class EventOut(Model):
     is_rewatch: bool | None
 
 
+class BurstOut(Model):
+    user_id: int
+    activity_day: date = Field(description="A UTC day on which the member was unusually busy (marts.member_bursts).")
+    events: int
+    ratings: int
+    diary_logs: int
+    active_days: int
+    median_events: float = Field(description="The member's median events on an active day.")
+    times_median: float = Field(description="events / median_events.")
+
+
 class ActivityPage(Model):
     user_id: int
     include_follows: bool
     items: list[EventOut]
+    bursts: list[BurstOut] = Field(
+        description="The busy days among the page's events (a member's day with an event here), newest first."
+    )
     next_cursor: str | None = Field(description="Pass as cursor for older events; null on the last page.")
+
+
+class BurstPage(Model):
+    user_id: int
+    include_follows: bool
+    items: list[BurstOut]
+    next_cursor: str | None = Field(description="Pass as cursor for older busy days; null on the last page.")
 
 
 class WeekOut(Model):

@@ -31,6 +31,7 @@ READS: dict[str, Callable[..., Any]] = {
     "overlap_matrix": queries.overlap_matrix,
     "people": queries.people,
     "activity": queries.activity,
+    "bursts": queries.bursts,
     "digest": queries.digest,
     "recommendations": queries.recommendations,
     "recommended_members": queries.recommended_members,

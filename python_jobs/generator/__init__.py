@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="planted taste clusters (default %(default)s)")
     p.add_argument("--chunk-users", type=int, default=defaults.chunk_users,
                    help="users generated per COPY: bounds memory, never changes rows (default %(default)s)")
+    p.add_argument("--likes-discoveries", type=int, default=defaults.likes_discoveries,
+                   help="likes-only discoveries planted per follow-graph cohort, 0-2 (default %(default)s)")
+    p.add_argument("--member-lists", type=float, default=defaults.member_lists,
+                   help="mean lists owned per member of a friend group, 0-5 (default %(default)s)")
     p.add_argument("--letterboxd-exports", type=Path, metavar="DIR",
                    help="afterwards, write each user's Letterboxd export zip into DIR")
     p.set_defaults(func=cmd_generate)
@@ -58,6 +62,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         ratings_per_user=args.ratings_per_user,
         clusters=args.clusters,
         chunk_users=args.chunk_users,
+        likes_discoveries=args.likes_discoveries,
+        member_lists=args.member_lists,
     )
     plan = Generator(config)
     write_exports = exports_writer() if args.letterboxd_exports else None

@@ -48,6 +48,8 @@ class Stream:
     CLUSTERS = 9
     GROUPS = 10
     DEMOGRAPHICS = 11
+    LIKES_DISCOVERIES = 21  # index 0: which films; index block + 1: the members' logs of them
+    MEMBER_LISTS = 22
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class GeneratorConfig:
     every row as it was): demographic_cohorts large demographic-like groups (7 age bands, then
     home regions), follow_groups more "owner + people they follow" cohorts of 5 to 500 members
     taken from the follow graph, saved_groups saved groups of 5 to 500 members.
+
+    likes_discoveries is the number of likes-only discoveries planted per follow-graph cohort
+    (generator/discoveries.py); member_lists the mean number of lists a member of a friend group
+    (a follow-graph cohort with planted films or a saved group) owns (generator/member_lists.py).
     """
 
     users: int
@@ -76,6 +82,8 @@ class GeneratorConfig:
     demographic_cohorts: int = 0
     follow_groups: int = 0
     saved_groups: int = 0
+    likes_discoveries: int = 1
+    member_lists: float = 0.5
 
     def validate(self) -> GeneratorConfig:
         """Raise WarehouseError (one line naming the argument) unless the configuration is usable."""
@@ -107,6 +115,14 @@ class GeneratorConfig:
                 0 <= self.saved_groups and (self.saved_groups == 0 or self.users >= 10),
                 f"--saved-groups must be 0 or more and needs at least 10 users (got {self.saved_groups} "
                 f"for {self.users} users)",
+            ),
+            (
+                0 <= self.likes_discoveries <= 2,
+                f"--likes-discoveries must be between 0 and 2 per cohort (got {self.likes_discoveries})",
+            ),
+            (
+                0 <= self.member_lists <= 5,
+                f"--member-lists must be between 0 and 5 lists per member (got {self.member_lists})",
             ),
         ]
         for ok, message in checks:

@@ -24,7 +24,7 @@ import pandas as pd
 import psycopg
 
 from python_jobs import warehouse
-from python_jobs.generator import activity
+from python_jobs.generator import activity, discoveries, member_lists
 from python_jobs.generator import community as social
 from python_jobs.generator.catalog import Catalog, build_catalog
 from python_jobs.generator.community import SAVED_GROUPS, Community, UserTraits
@@ -131,8 +131,9 @@ class Generator:
             load(conn, "film_histograms", base, "raw.film_histograms", [cat.histogram_frame()])
             load(conn, "people", base, "raw.people", [cat.people])
             load(conn, "film_people", base, "raw.film_people", [cat.film_people])
-            load(conn, "lists", base, "raw.lists", [cat.lists])
-            load(conn, "list_items", base, "raw.list_items", [cat.list_items])
+            owned_lists, owned_items = member_lists.member_lists(cfg, cat, self.community)
+            load(conn, "lists", base, "raw.lists", [cat.lists, owned_lists])
+            load(conn, "list_items", base, "raw.list_items", [cat.list_items, owned_items])
             load(conn, "users", base, "raw.users",
                  self.per_chunk("users", lambda b: social.users_frame(self.traits(b))))
             load(conn, "follows", base, "raw.follows",
@@ -140,6 +141,7 @@ class Generator:
             load(conn, "cohorts", base, "raw.cohorts", [self.cohorts_frame()])
             load(conn, "cohort_members", base, "raw.cohort_members", self.member_frames())
             self.write_truth(conn)
+            discoveries.write_truth(conn, cfg, cat, [self.follow_cohort_id(k) for k in range(cfg.cohorts)])
         log(f"base written: {cfg.users:,} users, {cfg.films:,} films")
 
     def cohorts_frame(self) -> pd.DataFrame:
@@ -219,7 +221,8 @@ class Generator:
 
     def history(self, block: int) -> activity.History:
         traits = self.traits(block)
-        return activity.block_history(self.config, self.catalog, self.community, traits, block)
+        history = activity.block_history(self.config, self.catalog, self.community, traits, block)
+        return discoveries.plant(self.config, self.catalog, self.community, traits, block, history)
 
     def write_batch(self, conn: psycopg.Connection, i: int) -> int:
         """Write ratings batch i (0-based) in one transaction; returns the ratings' batch_id.

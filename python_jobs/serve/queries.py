@@ -9,9 +9,9 @@ head of every ranking, when it can answer; otherwise film_rankings, a view that 
 cohort and strategy reaches int_cohort_film_distribution (cohort_id, film_id) and film_ranking_parameters (cohort_id,
 strategy), which also lists the cohorts and strategies; film_catalog (film_id); ranking_insights,
 cohort_film_stats, cohort_divergence (cohort_id, film_id); list_films (list_id, film_id); cohort_overlap
-(strategy, cohort_a, …); person_stats (cohort_id, person_role, person_id); user_activity (user_id, event_at);
-activity_digest (cohort_id, week_start). recommendations_explained and similar_films_explained have no index
-yet (a scan; cached).
+(strategy, cohort_a, …); person_stats (cohort_id, person_role, person_id); user_activity (user_id, event_at),
+also under member_bursts (a view over it); activity_digest (cohort_id, week_start). recommendations_explained and
+similar_films_explained have no index yet (a scan; cached).
 """
 
 from __future__ import annotations
@@ -535,6 +535,116 @@ def activity(
         "include_follows": include_follows,
     }
     return _rows(conn, ACTIVITY_SQL, params)
+
+
+# A member's busy days (marts.member_bursts, a view over user_activity): one lateral read per member, so each
+# member's events come from user_activity's (user_id, event_at) index (offset 0 keeps the view's grouping on it).
+# Keyset on (activity_day desc, user_id): days strictly before the cursor, or that day for later members.
+BURSTS_SQL = """
+with members as (
+    select %(user_id)s::bigint as user_id
+    union
+    select f.followee_id
+    from marts.user_follows as f
+    where %(include_follows)s and f.follower_id = %(user_id)s::bigint
+)
+select
+    bursts.user_id,
+    bursts.activity_day,
+    bursts.events,
+    bursts.ratings,
+    bursts.diary_logs,
+    bursts.active_days,
+    bursts.median_events,
+    bursts.times_median
+from members
+cross join lateral (
+    select b.*
+    from marts.member_bursts as b
+    where
+        b.user_id = members.user_id
+        and (%(first_day)s::date is null or b.activity_day >= %(first_day)s::date)
+        and (%(last_day)s::date is null or b.activity_day <= %(last_day)s::date)
+        and (
+            %(before_day)s::date is null
+            or b.activity_day < %(before_day)s::date
+            or (b.activity_day = %(before_day)s::date and b.user_id > %(before_user)s::bigint)
+        )
+    order by b.activity_day desc
+    limit %(limit)s
+    offset 0
+) as bursts
+order by bursts.activity_day desc, bursts.user_id
+limit %(limit)s
+"""
+
+
+def bursts(
+    conn: psycopg.Connection,
+    user_id: int,
+    limit: int = 20,
+    before: tuple[date, int] | None = None,
+    include_follows: bool = False,
+    days: tuple[date, date] | None = None,
+) -> list[Row]:
+    """The member's busy days (and those of the people they follow), newest first, before the (day, user_id)
+    cursor and within days (first, last; both included)."""
+    before_day, before_user = before if before is not None else (None, None)
+    first_day, last_day = days if days is not None else (None, None)
+    params = {
+        "user_id": user_id,
+        "limit": limit,
+        "before_day": before_day,
+        "before_user": before_user,
+        "first_day": first_day,
+        "last_day": last_day,
+        "include_follows": include_follows,
+    }
+    return _rows(conn, BURSTS_SQL, params)
+
+
+# The busy days among given (member, day) pairs, such as a feed page's events: one lateral read per member again.
+EVENT_DAY_BURSTS_SQL = """
+with pairs as (
+    select distinct
+        p.user_id,
+        p.activity_day
+    from unnest(%(user_ids)s::bigint[], %(days)s::date[]) as p (user_id, activity_day)
+),
+
+members as (
+    select distinct pairs.user_id from pairs
+)
+
+select
+    bursts.user_id,
+    bursts.activity_day,
+    bursts.events,
+    bursts.ratings,
+    bursts.diary_logs,
+    bursts.active_days,
+    bursts.median_events,
+    bursts.times_median
+from members
+cross join lateral (
+    select b.*
+    from marts.member_bursts as b
+    where
+        b.user_id = members.user_id
+        and b.activity_day in (select pairs.activity_day from pairs where pairs.user_id = members.user_id)
+    offset 0
+) as bursts
+order by bursts.activity_day desc, bursts.user_id
+"""
+
+
+def event_day_bursts(conn: psycopg.Connection, pairs: Iterable[tuple[int, date]]) -> list[Row]:
+    """Which of these (member, UTC day) pairs were busy days, newest first: the bursts a feed page shows."""
+    pairs = list(pairs)
+    if not pairs:
+        return []
+    user_ids, days = zip(*pairs, strict=True)
+    return _rows(conn, EVENT_DAY_BURSTS_SQL, {"user_ids": list(user_ids), "days": list(days)})
 
 
 DIGEST_SQL = """

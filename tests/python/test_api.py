@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import psycopg
@@ -406,6 +407,52 @@ def test_activity_feed_pages_by_event_time(site, client):
         )
         assert got == [e for (e,) in expected]
         assert len(got) == len(set(got))
+
+
+BURSTS = """
+select user_id, activity_day::text, events, ratings, diary_logs, active_days, median_events::float,
+       times_median::float
+from marts.member_bursts
+where user_id = %(u)s or (%(f)s and user_id in (select followee_id from marts.user_follows where follower_id = %(u)s))
+order by activity_day desc, user_id
+"""
+BURST_KEYS = ("user_id", "activity_day", "events", "ratings", "diary_logs", "active_days", "median_events",
+              "times_median")  # fmt: skip
+
+
+def test_feed_shows_the_busy_days_it_covers_and_bursts_page_by_day(site, client):
+    """Every feed page carries the busy days (member_bursts) among its events' (member, day) pairs, and
+    /users/{id}/bursts pages through all of a member's (and the people they follow's), newest first, each once."""
+    db = site["db"]
+    follower = query(db, "select follower_id from marts.user_follows group by 1 order by count(*) desc limit 1")[0][0]
+    pages_with_bursts = {}
+    for include in (False, True):
+        expected = [dict(zip(BURST_KEYS, row, strict=True)) for row in query(db, BURSTS, {"u": follower, "f": include})]
+        got, cursor = [], None
+        while True:
+            params = {"limit": 4, "include_follows": include, **({"cursor": cursor} if cursor else {})}
+            page = client.get(f"/users/{follower}/bursts", params=params)
+            assert page.status_code == 200, page.text
+            got += page.json()["items"]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert got == expected
+
+        pages_with_bursts[include], cursor = 0, None
+        while True:
+            params = {"limit": 100, "include_follows": include, **({"cursor": cursor} if cursor else {})}
+            page = client.get(f"/users/{follower}/activity", params=params).json()
+            days = {(e["user_id"], datetime.fromisoformat(e["event_at"]).astimezone(timezone.utc).date().isoformat())
+                    for e in page["items"]}  # fmt: skip
+            assert page["bursts"] == [b for b in expected if (b["user_id"], b["activity_day"]) in days]
+            pages_with_bursts[include] += bool(page["bursts"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    assert pages_with_bursts[True] > 0, "the busiest follower's circle should have busy days in its feed"
+    bad = client.get(f"/users/{follower}/bursts", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 422 and "cursor" in bad.text
 
 
 def test_recommendations_similar_and_follows(site, client):

@@ -7,6 +7,7 @@ own SQL; the variety toggle is judged by what it is for (fewer shared genres), n
 
 from __future__ import annotations
 
+from datetime import timezone
 from itertools import combinations
 
 import pytest
@@ -187,9 +188,24 @@ def test_overlap_heatmap_people_and_activity_read_their_marts(site, page):
     assert list(feed["event_at"]) == sorted(feed["event_at"], reverse=True)
     newest = query(db, "select max(event_at) from marts.user_activity where user_id = any(%s)", (list(circle),))[0][0]
     assert feed["event_at"].iloc[0] == newest
+    # the busy days of the member and the people they follow (member_bursts), and the feed's events on them
+    bursts = query(
+        db,
+        "select activity_day, user_id, events from marts.member_bursts where user_id = any(%s) "
+        "order by activity_day desc, user_id limit 20",
+        (list(circle),),
+    )
+    assert bursts, "the busiest follower's circle should have busy days"
+    shown = at.dataframe[1].value
+    assert list(zip(shown["activity_day"], shown["user_id"], shown["events"], strict=True)) == bursts
+    busy = set(query(db, "select user_id, activity_day from marts.member_bursts where user_id = any(%s)",
+                     (list(circle),)))  # fmt: skip
+    on_busy_days = [(u, t.astimezone(timezone.utc).date()) in busy for u, t in zip(feed["user_id"], feed["event_at"],
+                                                                                   strict=True)]  # fmt: skip
+    assert list(feed["busy_day"]) == on_busy_days
     at.toggle(key="activity-follows").set_value(False).run()
     assert set(at.dataframe[0].value["user_id"]) == {follower}
-    weeks = at.dataframe[1].value
+    weeks = at.dataframe[-1].value
     expected = query(
         db,
         "select week_start from marts.activity_digest where cohort_id = 'everyone' order by week_start desc limit 12",

@@ -26,7 +26,7 @@ WORLD = GeneratorConfig(users=2 * BLOCK_USERS + 76, films=300, seed=11, batches=
 FINGERPRINT_TABLES = (
     "raw.users", "raw.follows", "raw.cohorts", "raw.cohort_members", "raw.films", "raw.film_histograms",
     "raw.ratings", "raw.diary_entries", "raw.people", "raw.film_people", "raw.lists", "raw.list_items",
-    "truth.planted_films", "truth.user_clusters", "truth.taste_clusters",
+    "truth.planted_films", "truth.user_clusters", "truth.taste_clusters", "truth.likes_discoveries",
 )
 # The ratings of everyone as the marts would see them: the latest state, tombstones excluded.
 LIVE = "select user_id, film_id, rating, liked, favorite from raw.ratings where not deleted"
@@ -285,6 +285,46 @@ def test_each_follow_cohort_loves_and_hates_against_the_site(wconn):
         assert len(ratings) >= 20
         delta = ratings.mean() - float(site_avg)
         assert delta > 1.2 if pattern == "cohort_loves" else delta < -1.2
+
+
+def test_each_follow_cohort_likes_its_discovery_without_rating_it(wconn):
+    """A planted likes-only discovery: the cohort's members like it far more often than everybody else and rarely
+    rate it (never above 3.5); everybody else logs it as any film."""
+    rows = wconn.execute("select cohort_id, film_id from truth.likes_discoveries").fetchall()
+    assert len(rows) == WORLD.cohorts * WORLD.likes_discoveries
+    assert len({f for _, f in rows}) == len(rows)
+    for cohort_id, film_id in rows:
+        (logs, likes, ratings, highest), (other_logs, other_likes, other_ratings, _) = (
+            wconn.execute(
+                f"""
+                select count(*), count(*) filter (where liked), count(rating), coalesce(max(rating), 0)
+                from ({LIVE}) r
+                where film_id = %(f)s and (user_id in (
+                    select user_id from raw.cohort_members where cohort_id = %(c)s and not deleted)) = %(member)s
+                """,
+                {"c": cohort_id, "f": film_id, "member": member},
+            ).fetchone()
+            for member in (True, False)
+        )
+        assert logs >= 20 and likes >= 2 * ratings and highest <= 3.5
+        assert likes / logs > max(0.75, 2 * other_likes / other_logs)  # liked well above the site's baseline
+        assert other_ratings > 0.8 * other_logs  # the rest of the site rates it as usual
+
+
+def test_friend_group_members_own_lists(wconn):
+    owners, lists, sizes = wconn.execute(
+        "select count(distinct owner_user_id), count(*), array_agg(distinct n) from raw.lists l "
+        "join (select list_id, count(*) n from raw.list_items group by 1) i using (list_id) "
+        "where l.list_id like 'member:%%'"
+    ).fetchone()
+    assert owners > 50 and lists > owners
+    assert min(sizes) >= 5 and max(sizes) <= 25
+    outsiders = wconn.execute(
+        "select count(*) from raw.lists l where l.list_id like 'member:%%' and not exists ("
+        "select 1 from raw.cohort_members m where m.user_id = l.owner_user_id "
+        "and (m.cohort_id like 'follows:%%' or m.cohort_id like 'saved:%%'))"
+    ).fetchone()[0]
+    assert outsiders == 0  # lists belong to members of the friend groups
 
 
 def test_taste_clusters_prefer_their_genres(wconn):

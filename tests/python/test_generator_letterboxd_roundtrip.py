@@ -3,7 +3,9 @@ and rewatches come back (the generator's exports are exactly the format real mem
 
 from __future__ import annotations
 
-from conftest import make_database
+import zipfile
+
+from conftest import make_database, run_dbt
 from test_letterboxd import COMPARE_DIARY, COMPARE_RATINGS, query
 
 from python_jobs import warehouse
@@ -40,3 +42,57 @@ def test_generated_exports_load_back_to_the_same_activity(conn, tmp_path):
         ] == len(members)
     finally:
         warehouse.drop_database(other)
+
+
+LIST_FILMS = """
+select split_part(l.list_id, ':', 2) as username, l.list_name, l.list_kind, l.list_position, f.title, f.release_year
+from marts.list_films l join raw.films f using (film_id) order by 1, 2, 4
+"""
+GENERATED_LISTS = """
+select u.username, l.name, l.kind, i.position, f.title, f.release_year
+from raw.lists l join raw.users u on u.user_id = l.owner_user_id
+join raw.list_items i using (list_id) join raw.films f using (film_id)
+where l.owner_user_id = any(%s) order by 1, 2, 4
+"""
+
+
+def test_generated_lists_reach_list_films_and_a_second_load_changes_nothing(conn, tmp_path):
+    """The members of the friend groups own lists: their exports carry lists/*.csv, a load puts every list and
+    position into marts.list_films, and loading the same exports again changes no raw row and no mart row."""
+    Generator(GeneratorConfig(users=60, films=120, seed=5, ratings_per_user=25)).write_all(conn)
+    conn.commit()
+    owners = [r[0] for r in conn.execute(
+        "select distinct owner_user_id from raw.lists where list_id like 'member:%' and owner_user_id not in ("
+        "select owner_user_id from raw.lists where list_id not like 'member:%' and owner_user_id is not null) "
+        "order by 1 limit 8"
+    )]  # fmt: skip
+    assert len(owners) == 8
+    expected = conn.execute(GENERATED_LISTS, (owners,)).fetchall()
+    paths = write_exports(conn, tmp_path / "exports", user_ids=owners)
+    for path in paths:
+        with zipfile.ZipFile(path) as zf:
+            assert any(n.startswith("lists/") and n.endswith(".csv") for n in zf.namelist()), path.name
+
+    other = make_database("fc_test_lists")
+    try:
+        with warehouse.connect(other) as target:
+            letterboxd.load_exports(target, paths, cohort="list makers")
+        run_dbt(other, "run", "--select", "+list_films")
+        got = query(other, LIST_FILMS)
+        assert got == expected and len({(u, n) for u, n, *_ in got}) >= len(owners)
+
+        before = {t: query(other, f"select md5(string_agg(t::text, '|' order by t::text)) from {t} t")
+                  for t in RAW_TABLES}  # fmt: skip
+        with warehouse.connect(other) as target:
+            again = letterboxd.load_exports(target, paths, cohort="list makers")
+        assert all(load.batch_id is None for load in again)  # nothing new: no batch
+        assert {t: query(other, f"select md5(string_agg(t::text, '|' order by t::text)) from {t} t")
+                for t in RAW_TABLES} == before  # fmt: skip
+        run_dbt(other, "run", "--select", "list_films")
+        assert query(other, LIST_FILMS) == got
+    finally:
+        warehouse.drop_database(other)
+
+
+RAW_TABLES = ("raw.users", "raw.films", "raw.ratings", "raw.diary_entries", "raw.lists", "raw.list_items",
+              "raw.cohorts", "raw.cohort_members", "ops.load_batches", "ops.quarantine")  # fmt: skip

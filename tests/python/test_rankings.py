@@ -484,6 +484,25 @@ def test_cohort_loves_and_hates_flag_planted_films(site):
     assert dict(found) == {"cohort_loves": True, "cohort_hates": True}
 
 
+def test_likes_only_discoveries_flag_planted_films_and_no_control(site):
+    """Each follow-graph cohort's planted likes-only discovery (truth.likes_discoveries: liked by most members who log
+    it, rated by few) is flagged in that cohort, in the incremental marts and the full refresh; the controls are not:
+    the same films in everyone (the rest of the site rates them) and every unplanted film of those cohorts."""
+    planted = set(query(site, "select cohort_id, film_id from truth.likes_discoveries"))
+    assert len(planted) == query(site, "select count(*) from raw.cohorts where kind = 'follow_graph'")[0][0] == 5
+    for schema in ("marts", "marts_full"):
+        flagged = query(
+            site,
+            f"""
+            select cohort_id, film_id, is_likes_discovery from {schema}.ranking_insights
+            where cohort_id = 'everyone' or cohort_id in (select cohort_id from truth.likes_discoveries)
+            """,
+        )
+        assert {(c, f) for c, f, flag in flagged if flag} == planted
+        controls = {(c, f) for c, f, flag in flagged if not flag and c == "everyone"}
+        assert {f for _, f in planted} <= {f for _, f in controls}  # the same films have rows there, unflagged
+
+
 def test_scores_trace_to_their_components(site):
     off = query(
         site,

@@ -21,7 +21,9 @@ events as (
     select * from {{ ref('user_activity') }}
 ),
 
-daily as (
+-- not materialized: daily is read twice (the rhythm and the days), and a materialized CTE would group every
+-- member's events before a reader's user_id filter applies; inlined, the filter reaches user_activity's index
+daily as not materialized (
     select
         events.user_id,
         (events.event_at at time zone 'UTC')::date as activity_day,

@@ -1,6 +1,9 @@
-"""Activity: a member's feed (marts.user_activity) and a cohort's weekly digest (marts.activity_digest)."""
+"""Activity: a member's feed (marts.user_activity) with their busy days (marts.member_bursts), and a cohort's weekly
+digest (marts.activity_digest)."""
 
 from __future__ import annotations
+
+from datetime import timezone
 
 import pandas as pd
 import streamlit as st
@@ -15,14 +18,27 @@ with feed_tab:
     user_id = st.number_input("Member id", min_value=1, value=1, step=1, key="activity-member")
     with_follows = st.toggle("Include the people they follow", value=True, key="activity-follows")
     events = data.read("activity", int(user_id), 50, None, with_follows)
+    busy = data.read("bursts", int(user_id), 20, None, with_follows)
     if events:
+        frame = pd.DataFrame(events)
+        busy_days = {(b["user_id"], b["activity_day"]) for b in busy}
+        days = zip(frame["user_id"], frame["event_at"], strict=True)
+        frame["busy_day"] = [(u, at.astimezone(timezone.utc).date()) in busy_days for u, at in days]
         st.dataframe(
-            pd.DataFrame(events)[["event_at", "user_id", "event_type", "title", "rating", "is_rewatch"]],
+            frame[["event_at", "user_id", "event_type", "title", "rating", "is_rewatch", "busy_day"]],
             hide_index=True,
             key="activity-table",
         )
     else:
         st.info(f"No activity for member {user_id}" + (" or the people they follow." if with_follows else "."))
+    if busy:
+        st.subheader("Busy days")
+        st.caption("Days with at least 5 events and 3 times the member's usual active day, newest first.")
+        st.dataframe(
+            pd.DataFrame(busy)[["activity_day", "user_id", "events", "ratings", "diary_logs", "times_median"]],
+            hide_index=True,
+            key="bursts-table",
+        )
 
 with digest_tab:
     _, cohort = ui.cohort_picker(cat, "digest", allow_follows=False)
