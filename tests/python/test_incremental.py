@@ -246,3 +246,73 @@ def test_incremental_marts_equal_full_refresh_on_generated_batches(db):
             ).fetchone()[0]
             > 0
         )
+
+
+def test_activity_digest_top_films_decided_by_the_moved_films_or_recounted(db, tmp_path):
+    """activity_digest keeps each week's runner-up count and how many films share it, and decides a week from the
+    films a batch moved whenever no other film can tie or beat them; otherwise it recounts the week. Hand-made
+    weeks take every path, and after each batch the mart equals a full refresh:
+      week A: film 1 rated 5 times, films 2 and 3 three times (the runner-up count, two films), film 4 twice;
+      week B: film 10 three times, film 11 twice (one film at the runner-up count), film 12 once.
+    1. film 2 loses a rating: A's top and runner-up decided (film 3 still has 3); film 11 loses one: B's only
+       runner-up film moved below the stored count, so B is recounted (film 12 may tie it: it does).
+    2. film 1 loses two: it ties film 3 at 3, a film outside the batch: recounted.
+    3. film 6 gains six ratings in A (a new top); film 12 gains two in B (a new top with 3, tying film 10: the
+       tie goes to the lower film_id, 10); a new week C gets its first ratings.
+    4. eight users change occupation: their events leave one occupation cohort and join another."""
+    week_a = 888_840_000  # Mon 1998-03-02 12:00 UTC
+    week_b = week_a + 7 * 86_400
+    rows = []
+    for film, raters in ((1, range(1, 6)), (2, range(1, 4)), (3, range(4, 7)), (4, range(1, 3))):
+        rows += [(u, film, 4, week_a + u) for u in raters]
+    for film, raters in ((10, range(1, 4)), (11, range(4, 6)), (12, range(6, 7))):
+        rows += [(u, film, 3, week_b + u) for u in raters]
+    base = pd.DataFrame(rows, columns=["user_id", "film_id", "rating", "ts"])
+    run_dbt(db, "seed")
+    run_dbt(db, "seed", "--vars", '{"schema_suffix": "_full"}')
+    select = "+activity_digest"
+    with warehouse.connect(db) as conn:
+        movielens.load_movielens(conn, ml100k.write_folder(tmp_path / "base", base))
+    build_and_compare(db, "base weeks", select)
+
+    def digest(week_start: str) -> tuple:
+        with warehouse.connect(db) as conn:
+            return conn.execute(
+                "select most_rated_film_id, most_rated_times, most_rated_runner_up_times, most_rated_runner_up_films "
+                "from marts.activity_digest where cohort_id = 'everyone' and week_start = %s",
+                (week_start,),
+            ).fetchone()
+
+    assert digest("1998-03-02") == (1, 5, 3, 2)
+    assert digest("1998-03-09") == (10, 3, 2, 1)
+
+    with warehouse.connect(db) as conn:
+        cohorts.retract_ratings(conn, pd.DataFrame({"user_id": [1, 4], "film_id": [2, 11]}))
+    build_and_compare(db, "runner-up films lose ratings", select, delta=FROM_ACTIVITY_LOG)
+    assert digest("1998-03-02") == (1, 5, 3, 1)
+    assert digest("1998-03-09") == (10, 3, 1, 2)
+
+    with warehouse.connect(db) as conn:
+        cohorts.retract_ratings(conn, pd.DataFrame({"user_id": [1, 2], "film_id": [1, 1]}))
+    build_and_compare(db, "the top film falls to the runner-up count", select, delta=FROM_ACTIVITY_LOG)
+    assert digest("1998-03-02") == (1, 3, 3, 1)
+
+    later = pd.DataFrame(
+        [(u, 6, 5, week_a + 100 + u) for u in range(10, 16)]
+        + [(u, 12, 5, week_b + 100 + u) for u in (20, 21)]
+        + [(u, 30, 2, week_b + 7 * 86_400 + u) for u in (1, 2)],
+        columns=["user_id", "film_id", "rating", "ts"],
+    )
+    with warehouse.connect(db) as conn:
+        movielens.load_movielens(conn, ml100k.write_folder(tmp_path / "later", later))
+    build_and_compare(db, "new top films and a new week", select, delta=FROM_ACTIVITY_LOG)
+    assert digest("1998-03-02") == (6, 6, 3, 2)
+    assert digest("1998-03-09") == (10, 3, 3, 1)
+    assert digest("1998-03-16") == (30, 2, None, None)
+
+    users = ml100k.users()
+    movers = users.index[users["user_id"].isin([1, 2, 4, 5, 10, 11, 20, 21])]
+    users.loc[movers, "occupation"] = "librarian"
+    with warehouse.connect(db) as conn:
+        movielens.load_movielens(conn, ml100k.write_folder(tmp_path / "moved", later, users))
+    build_and_compare(db, "members change cohorts", select, delta=FROM_ACTIVITY_LOG)
