@@ -79,7 +79,7 @@ def test_mf_validate_configs_accepts_the_semantic_layer_against_the_warehouse(se
 def live_ratings_of_members(db: str, cohort_id: str) -> pd.DataFrame:
     """The cohort's current members' live raw.ratings rows, with the film's release year."""
     rows = query(db, """
-        select r.user_id, r.film_id, r.rating::float8, r.liked, r.favorite, f.release_year
+        select r.user_id, r.film_id, r.rating::float8, r.liked::int, r.favorite::int, f.release_year
         from raw.ratings as r
         inner join raw.cohort_members as m on m.user_id = r.user_id and m.cohort_id = %s and not m.deleted
         left join raw.films as f on f.film_id = r.film_id
@@ -138,6 +138,27 @@ def test_like_rate_by_decade_matches_likes_counted_from_user_activity(semantic, 
     )  # fmt: skip
     assert list(the_2010s["film__release_decade"]) == [2010]
     assert the_2010s["like_rate"].iloc[0] == pytest.approx(expected.loc[2010, "likes"] / expected.loc[2010, "watchers"])
+
+
+def test_genre_metrics_count_a_film_in_each_of_its_genres(semantic, tmp_path):
+    """The saved query cohort_genres for everyone, against the members' logs exploded over raw.films.genres."""
+    db = semantic["db"]
+    got = mf_query(
+        semantic, tmp_path / "genres.csv", "--saved-query", "cohort_genres",
+        "--where", "{{ Entity('cohort') }} = 'everyone'",
+    )  # fmt: skip
+    logs = live_ratings_of_members(db, "everyone")
+    genres = pd.DataFrame(query(db, "select film_id, genres from raw.films"), columns=["film_id", "genre"])
+    logs = logs.merge(genres.explode("genre").dropna(), on="film_id")
+    by_genre = logs.groupby("genre").agg(
+        ratings=("rating", "count"), mean=("rating", "mean"), likes=("liked", "sum"), watchers=("film_id", "size"),
+    )  # fmt: skip
+    assert len(by_genre) >= 5
+    got = got.set_index("genre").sort_index()
+    assert list(got.index) == list(by_genre.index)
+    assert list(got["genre_ratings"].astype(int)) == list(by_genre["ratings"])
+    assert got["genre_average_rating"].to_numpy() == pytest.approx(by_genre["mean"].to_numpy())
+    assert got["genre_like_rate"].to_numpy() == pytest.approx((by_genre["likes"] / by_genre["watchers"]).to_numpy())
 
 
 def test_a_clubs_view_of_one_film_by_month_matches_its_members_rated_events(semantic, tmp_path):

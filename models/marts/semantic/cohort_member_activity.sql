@@ -3,6 +3,8 @@
 -- active_members and events metrics; counted per (cohort, week) it gives activity_digest's active_members. A view:
 -- a filter on cohort_id reaches the membership by index and user_activity by (user_id, event_at). Summed over every
 -- cohort it counts a member once per cohort: group by or filter on the cohort (`everyone` is the whole site).
+-- Like member_bursts, it is bound to the user_activity table: a --full-refresh of user_activity alone drops it until
+-- the next build re-creates it (select user_activity+).
 {{
     config(
         materialized='view',
