@@ -21,7 +21,7 @@ films as (
 ),
 
 film_genres as (
-    select
+    select distinct
         films.film_id,
         film_genre.genre
     from films
