@@ -63,6 +63,7 @@ class GeneratorConfig:
     every row as it was): demographic_cohorts large demographic-like groups (7 age bands, then
     home regions), follow_groups more "owner + people they follow" cohorts of 5 to 500 members
     taken from the follow graph, saved_groups saved groups of 5 to 500 members.
+    drift (stars per batch, 0 = off) plants a rising, a falling and a control film (generator/drift.py).
     """
 
     users: int
@@ -76,6 +77,7 @@ class GeneratorConfig:
     demographic_cohorts: int = 0
     follow_groups: int = 0
     saved_groups: int = 0
+    drift: float = 0.0
 
     def validate(self) -> GeneratorConfig:
         """Raise WarehouseError (one line naming the argument) unless the configuration is usable."""
@@ -108,6 +110,7 @@ class GeneratorConfig:
                 f"--saved-groups must be 0 or more and needs at least 10 users (got {self.saved_groups} "
                 f"for {self.users} users)",
             ),
+            (0 <= self.drift <= 4.5, f"--drift must be between 0 and 4.5 stars per batch (got {self.drift})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -131,11 +134,11 @@ class GeneratorConfig:
     def parameters(self) -> dict[str, Any]:
         """The rows-defining parameters (chunk_users excluded: it never changes a row).
 
-        The scale cohort knobs appear only when set, so a run without them records what it always did.
+        The scale cohort knobs and drift appear only when set, so a run without them records what it always did.
         """
         params = asdict(self)
         params.pop("chunk_users")
-        for knob in SCALE_COHORT_KNOBS:
+        for knob in (*SCALE_COHORT_KNOBS, "drift"):
             if not params[knob]:
                 params.pop(knob)
         return params
