@@ -5,7 +5,7 @@
     changed still reads all 10M+ current versions at ML-25M size. With hard_deletes = 'ignore' a current
     version whose key the source does not return can produce nothing (no insertion, no update: both
     branches join it to a source row by key), so restricting the current versions to the source's keys
-    gives the same staging rows; the restriction is probed through the snapshot's (key, dbt_valid_from)
+    gives the same staging rows; they are probed by key through the snapshot's (key, dbt_valid_from)
     index. This is what lets snapshots/cohort_film_sentiment_history.yml take a source of the changed rows
     only. Any other snapshot (hard deletes invalidated or recorded, or dbt_valid_to_current) needs the
     whole source and gets dbt's query unchanged.
@@ -21,14 +21,23 @@
         {{ source_sql }}
     ),
 
+    -- the current versions of the source's keys: one lateral probe per key (a semi-join could be planned as a
+    -- hash of the source and a scan of every version when the source is overestimated)
     snapshotted_data as (
         select *, {{ unique_key_fields(strategy.unique_key) }}
-        from {{ target_relation }} as snapshotted
-        where
-            {{ columns.dbt_valid_to }} is null
-            and ({{ keys | join(', ') }}) in (
-                select {{ keys | join(', ') }} from snapshot_query
-            )
+        from (
+            select current_version.*
+            from (select distinct {{ keys | join(', ') }} from snapshot_query) as source_keys
+            cross join lateral (
+                select target_rows.*
+                from {{ target_relation }} as target_rows
+                where
+                    {%- for key in keys %}
+                    target_rows.{{ key }} = source_keys.{{ key }} and
+                    {%- endfor %}
+                    target_rows.{{ columns.dbt_valid_to }} is null
+            ) as current_version
+        ) as snapshotted
     ),
 
     insertions_source_data as (

@@ -118,7 +118,7 @@ def test_the_snapshot_reads_only_current_versions_of_the_changed_keys(site):
     ones whose key the source returned, and the source (int_cohort_film_sentiment_changes) read the window."""
     log = (ROOT / "target" / "tests" / site["db"] / "logs" / "dbt.log").read_text()
     staging = log[log.rindex("with snapshot_query as (") :]
-    assert "select cohort_id, film_id from snapshot_query" in staging
+    assert "from (select distinct cohort_id, film_id from snapshot_query) as source_keys" in staging
     assert "touched_pairs" in staging
 
 

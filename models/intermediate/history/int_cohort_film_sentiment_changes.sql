@@ -89,12 +89,43 @@ window_time as (
         from stored
     ),
 
+    -- lateral probes by key, through the snapshot's (cohort_id, film_id, dbt_valid_from) index and the marts'
+    -- unique indexes: no plan hashes every version or every pair, whatever the candidates' estimate
     current_versions as (
-        select stored.*
+        select current_version.*
         from candidates
-        inner join stored
-            on candidates.cohort_id = stored.cohort_id and candidates.film_id = stored.film_id
-        where stored.dbt_valid_to is null
+        cross join lateral (
+            select stored.*
+            from stored
+            where
+                stored.cohort_id = candidates.cohort_id
+                and stored.film_id = candidates.film_id
+                and stored.dbt_valid_to is null
+        ) as current_version
+    ),
+
+    states as (
+        select
+            candidates.cohort_id,
+            candidates.film_id,
+            pair_stats.ratings_count,
+            pair_stats.avg_rating,
+            pair_insights.consensus_label,
+            pair_stats.cohort_id is null as is_deleted
+        from candidates
+        left join lateral (
+            select
+                stats.cohort_id,
+                stats.ratings_count,
+                stats.avg_rating
+            from stats
+            where stats.cohort_id = candidates.cohort_id and stats.film_id = candidates.film_id
+        ) as pair_stats on true
+        left join lateral (
+            select insights.consensus_label
+            from insights
+            where insights.cohort_id = candidates.cohort_id and insights.film_id = candidates.film_id
+        ) as pair_insights on true
     ),
 
 {% else %}
@@ -110,22 +141,23 @@ window_time as (
         select null::timestamptz as previous_at
     ),
 
-{% endif %}
+    -- the first snapshot takes every pair: joined whole
+    states as (
+        select
+            candidates.cohort_id,
+            candidates.film_id,
+            stats.ratings_count,
+            stats.avg_rating,
+            insights.consensus_label,
+            false as is_deleted
+        from candidates
+        inner join stats
+            on candidates.cohort_id = stats.cohort_id and candidates.film_id = stats.film_id
+        left join insights
+            on candidates.cohort_id = insights.cohort_id and candidates.film_id = insights.film_id
+    ),
 
-states as (
-    select
-        candidates.cohort_id,
-        candidates.film_id,
-        stats.ratings_count,
-        stats.avg_rating,
-        insights.consensus_label,
-        stats.cohort_id is null as is_deleted
-    from candidates
-    left join stats
-        on candidates.cohort_id = stats.cohort_id and candidates.film_id = stats.film_id
-    left join insights
-        on candidates.cohort_id = insights.cohort_id and candidates.film_id = insights.film_id
-),
+{% endif %}
 
 {% if resume %}
 

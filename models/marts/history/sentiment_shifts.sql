@@ -131,7 +131,8 @@ moved_pairs as (
 
 {% endif %}
 
--- each moved pair's version at since_at and at until_at (a deleted version counts as absent)
+-- each moved pair's version at since_at and at until_at (a deleted version counts as absent): lateral probes by
+-- key through the snapshot's (cohort_id, film_id, dbt_valid_from) index, never a hash of every version
 states as (
     select
         moved_pairs.cohort_id,
@@ -147,20 +148,34 @@ states as (
         now_version.cohort_id is not null as present_now
     from moved_pairs
     cross join bounds
-    left join history as then_version
-        on
-            moved_pairs.cohort_id = then_version.cohort_id
-            and moved_pairs.film_id = then_version.film_id
-            and bounds.since_at >= then_version.dbt_valid_from
-            and (bounds.since_at < then_version.dbt_valid_to or then_version.dbt_valid_to is null)
-            and not then_version.is_deleted
-    left join history as now_version
-        on
-            moved_pairs.cohort_id = now_version.cohort_id
-            and moved_pairs.film_id = now_version.film_id
-            and bounds.until_at >= now_version.dbt_valid_from
-            and (bounds.until_at < now_version.dbt_valid_to or now_version.dbt_valid_to is null)
-            and not now_version.is_deleted
+    left join lateral (
+        select
+            then_row.cohort_id,
+            then_row.ratings_count,
+            then_row.avg_rating,
+            then_row.consensus_label
+        from history as then_row
+        where
+            then_row.cohort_id = moved_pairs.cohort_id
+            and then_row.film_id = moved_pairs.film_id
+            and then_row.dbt_valid_from <= bounds.since_at
+            and (then_row.dbt_valid_to > bounds.since_at or then_row.dbt_valid_to is null)
+            and not then_row.is_deleted
+    ) as then_version on true
+    left join lateral (
+        select
+            now_row.cohort_id,
+            now_row.ratings_count,
+            now_row.avg_rating,
+            now_row.consensus_label
+        from history as now_row
+        where
+            now_row.cohort_id = moved_pairs.cohort_id
+            and now_row.film_id = moved_pairs.film_id
+            and now_row.dbt_valid_from <= bounds.until_at
+            and (now_row.dbt_valid_to > bounds.until_at or now_row.dbt_valid_to is null)
+            and not now_row.is_deleted
+    ) as now_version on true
 ),
 
 compared as (
