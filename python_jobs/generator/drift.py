@@ -1,10 +1,10 @@
 """Drifting films: a planted change of opinion over the batches, for the sentiment-shift history.
 
 With GeneratorConfig.drift = d (stars per batch, 0 = off), the two most popular generic films drift:
-every rating of the first that is logged (or re-rated) in batch b moves up by d x b stars, every rating
-of the second moves down by as much (half stars, clipped to 0.5..5). So each later batch pulls the
-films' averages further, in every cohort that rates them. The third most popular generic film does not
-drift: the control. truth.drifting_films records all three.
+every rating of the first that is logged (or re-rated) in batch b moves up by d x b stars (its diary
+entries' too), every rating of the second moves down by as much (half stars, clipped to 0.5..5). So each
+later batch pulls the films' averages further, in every cohort that rates them. The third most popular
+generic film does not drift: the control. truth.drifting_films records all three.
 """
 
 from __future__ import annotations
@@ -33,20 +33,19 @@ def apply_drift(config: GeneratorConfig, catalog: Catalog, history: History) -> 
     if not config.drift:
         return history
     films = drifting_films(catalog)
-    sign = np.zeros(len(history.film_id))
-    for film_id, s in zip(films, SIGNS, strict=True):
-        sign[history.film_id == film_id] = s
-    if not sign.any():
-        return history
 
-    def moved(rating: np.ndarray, at: np.ndarray) -> np.ndarray:
-        shifted = rating + sign * config.drift * batch_of(config, at)
-        return np.where(sign != 0, np.clip(np.round(shifted * 2) / 2, 0.5, 5.0), rating)
+    def moved(film_id: np.ndarray, rating: np.ndarray, at: np.ndarray) -> np.ndarray:
+        sign = np.select([film_id == f for f in films], SIGNS, 0.0)
+        shifted = np.clip(np.round((rating + sign * config.drift * batch_of(config, at)) * 2) / 2, 0.5, 5.0)
+        return np.where(sign != 0, shifted, rating)
 
+    diary = history.diary.copy()
+    diary["rating"] = moved(diary["film_id"].to_numpy(), diary["rating"].to_numpy(), diary["logged_epoch"].to_numpy())
     return dataclasses.replace(
         history,
-        rating=moved(history.rating, history.logged_at),
-        changed_rating=moved(history.changed_rating, history.later_at),
+        rating=moved(history.film_id, history.rating, history.logged_at),
+        changed_rating=moved(history.film_id, history.changed_rating, history.later_at),
+        diary=diary,
     )
 
 
