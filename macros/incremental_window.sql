@@ -8,7 +8,9 @@
       pre-hook    incremental_window_open(this): records the window in ops.model_watermarks
       post-hook   incremental_window_close(this): batch_id = window_hi
     The hooks run in the transaction that writes the model, so a failed build consumes nothing.
-    A build with --empty writes no rows and so consumes nothing either. -#}
+    A build with --empty writes no rows and so consumes nothing either.
+    A snapshot joins the same way (dbt_project.yml sets the hooks on snapshots too): its window is the
+    batches since its last run, and its source (an ephemeral model) reads the window's changes. -#}
 
 {#- The window (lo, hi] of an incremental model in this invocation, as a dict {lo, hi} of integers, read
     when the model is compiled, which dbt does just before it runs it: upstream models of the same
@@ -18,8 +20,10 @@
           each incremental model it refs has consumed (read off the graph, nothing to declare), so a model
           never runs ahead of the marts it reads (`dbt run -s film_rankings` while cohort_film_stats is stale).
     The model, its hooks and its touched-set macros render the bounds as literals, so the planner sees
-    them and uses the batch_id indexes. Unit tests set var('test_batch_window') = {lo, hi}. -#}
-{% macro batch_window_bounds(relation) %}
+    them and uses the batch_id indexes. Unit tests set var('test_batch_window') = {lo, hi}.
+    resume: whether lo is the stored watermark (else 0); by default, whether the model builds incrementally
+    (window_resumes). The ephemeral source of a snapshot passes it for the snapshot it feeds. -#}
+{% macro batch_window_bounds(relation, resume=none) %}
     {%- set forced = var('test_batch_window', none) -%}
     {%- if forced is not none -%}
         {{ return({'lo': forced['lo'] | int, 'hi': forced['hi'] | int}) }}
@@ -47,7 +51,8 @@
             ) as hi
     {%- endset -%}
     {%- set row = run_query(query).rows[0] -%}
-    {%- set lo = row[0] | int if is_incremental() else 0 -%}
+    {%- set resume = window_resumes(relation) if resume is none else resume -%}
+    {%- set lo = row[0] | int if resume else 0 -%}
     {{ return({'lo': lo, 'hi': row[1] | int}) }}
 {% endmacro %}
 
@@ -55,17 +60,21 @@
     model gets them, and they open / close the batch window of the incremental ones (a no-op elsewhere).
     They run before the model's own pre-hooks and before its own post-hooks. -#}
 {% macro batch_window_open_if_incremental(relation) %}
-    {%- if model.config.materialized == 'incremental' -%}
-    {{ incremental_window_open(relation) }};
+    {%- if model.config.materialized in ('incremental', 'snapshot') -%}
+    {{ incremental_window_open(relation) }}
+    {%- if model.config.materialized == 'incremental' %};
     {{ drop_indexes_before_whole_rebuild(relation) }}
+    {%- endif %}
     {%- else -%}
     select 1
     {%- endif -%}
 {% endmacro %}
 
 {% macro batch_window_close_if_incremental(relation) %}
-    {%- if model.config.materialized == 'incremental' -%}
+    {%- if model.config.materialized in ('incremental', 'snapshot') -%}
+    {%- if model.config.materialized == 'incremental' %}
     {{ create_indexes_after_whole_rebuild(relation) }};
+    {%- endif %}
     {{ incremental_window_close(relation) }}
     {%- else -%}
     select 1
@@ -98,16 +107,30 @@
     select {{ w.lo }}::bigint as window_lo, {{ w.hi }}::bigint as window_hi
 {% endmacro %}
 
-{#- The watermark keys of the incremental models the current model refs. -#}
+{#- The watermark keys of the incremental models and snapshots the current model refs, through ephemeral
+    models (whose SQL is part of the model's). -#}
 {% macro upstream_watermark_keys() %}
     {%- set keys = [] -%}
-    {%- for uid in model.depends_on.nodes -%}
-        {%- set node = graph.nodes.get(uid) -%}
-        {%- if node and node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
+    {%- set pending = model.depends_on.nodes | list -%}
+    {%- for _ in range(100) if pending | length > 0 -%}
+        {%- set node = graph.nodes.get(pending.pop()) -%}
+        {%- if node and node.config.materialized == 'ephemeral' -%}
+            {%- do pending.extend(node.depends_on.nodes) -%}
+        {%- elif node and node.resource_type in ('model', 'snapshot')
+            and node.config.materialized in ('incremental', 'snapshot') -%}
             {%- do keys.append(node.schema ~ '.' ~ (node.alias or node.name)) -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(keys) }}
+    {{ return(keys | unique | list) }}
+{% endmacro %}
+
+{#- Whether a window resumes from the stored watermark: an incremental model building incrementally, or a
+    snapshot whose table exists (a snapshot is never rebuilt, --full-refresh or not). -#}
+{% macro window_resumes(relation) %}
+    {%- if model.config.materialized == 'snapshot' -%}
+        {{ return(load_relation(relation) is not none) }}
+    {%- endif -%}
+    {{ return(is_incremental()) }}
 {% endmacro %}
 
 {#- The row key in ops.model_watermarks: 'schema.table' (marts and marts_full keep separate windows).

@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="mean films logged per user besides the planted ones (default %(default)s)")
     p.add_argument("--clusters", type=int, default=defaults.clusters,
                    help="planted taste clusters (default %(default)s)")
+    p.add_argument("--drift", type=float, default=defaults.drift,
+                   help="stars per batch by which a rising and a falling film drift (default %(default)s: none)")
     p.add_argument("--chunk-users", type=int, default=defaults.chunk_users,
                    help="users generated per COPY: bounds memory, never changes rows (default %(default)s)")
     p.add_argument("--likes-discoveries", type=int, default=defaults.likes_discoveries,
@@ -64,6 +66,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         chunk_users=args.chunk_users,
         likes_discoveries=args.likes_discoveries,
         member_lists=args.member_lists,
+        drift=args.drift,
     )
     plan = Generator(config)
     write_exports = exports_writer() if args.letterboxd_exports else None

@@ -69,6 +69,7 @@ class GeneratorConfig:
     likes_discoveries is the number of likes-only discoveries planted per follow-graph cohort
     (generator/discoveries.py); member_lists the mean number of lists a member of a friend group
     (a follow-graph cohort with planted films or a saved group) owns (generator/member_lists.py).
+    drift (stars per batch, 0 = off) plants a rising, a falling and a control film (generator/drift.py).
     """
 
     users: int
@@ -84,6 +85,7 @@ class GeneratorConfig:
     saved_groups: int = 0
     likes_discoveries: int = 1
     member_lists: float = 0.5
+    drift: float = 0.0
 
     def validate(self) -> GeneratorConfig:
         """Raise WarehouseError (one line naming the argument) unless the configuration is usable."""
@@ -124,6 +126,7 @@ class GeneratorConfig:
                 0 <= self.member_lists <= 5,
                 f"--member-lists must be between 0 and 5 lists per member (got {self.member_lists})",
             ),
+            (0 <= self.drift <= 4.5, f"--drift must be between 0 and 4.5 stars per batch (got {self.drift})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -147,11 +150,11 @@ class GeneratorConfig:
     def parameters(self) -> dict[str, Any]:
         """The rows-defining parameters (chunk_users excluded: it never changes a row).
 
-        The scale cohort knobs appear only when set, so a run without them records what it always did.
+        The scale cohort knobs and drift appear only when set, so a run without them records what it always did.
         """
         params = asdict(self)
         params.pop("chunk_users")
-        for knob in SCALE_COHORT_KNOBS:
+        for knob in (*SCALE_COHORT_KNOBS, "drift"):
             if not params[knob]:
                 params.pop(knob)
         return params

@@ -24,7 +24,7 @@ import pandas as pd
 import psycopg
 
 from python_jobs import warehouse
-from python_jobs.generator import activity, discoveries, member_lists
+from python_jobs.generator import activity, discoveries, drift, member_lists
 from python_jobs.generator import community as social
 from python_jobs.generator.catalog import Catalog, build_catalog
 from python_jobs.generator.community import SAVED_GROUPS, Community, UserTraits
@@ -57,8 +57,16 @@ create table if not exists truth.taste_clusters (
     favourite_genres text[] not null,
     disliked_genre text not null
 );
+create table if not exists truth.drifting_films (
+    film_id bigint primary key,
+    direction text not null,
+    stars_per_batch double precision not null
+);
 """
-TRUTH_TABLES = ("truth.generator_runs", "truth.planted_films", "truth.user_clusters", "truth.taste_clusters")
+TRUTH_TABLES = (
+    "truth.generator_runs", "truth.planted_films", "truth.user_clusters", "truth.taste_clusters",
+    "truth.drifting_films",
+)
 MEMBERSHIP_CHURN = (2, 1)  # per saved group and later batch: members who join, members who leave
 
 
@@ -201,6 +209,8 @@ class Generator:
         conn.execute("insert into truth.generator_runs (seed, parameters) values (%s, %s)",
                      (cfg.seed, json.dumps(cfg.parameters())))
         warehouse.copy_frame(conn, "truth.planted_films", self.planted_frame())
+        if cfg.drift:
+            warehouse.copy_frame(conn, "truth.drifting_films", drift.truth_frame(cfg, self.catalog))
         clusters = pd.DataFrame(
             {
                 "cluster": np.arange(cfg.clusters),
@@ -222,7 +232,8 @@ class Generator:
     def history(self, block: int) -> activity.History:
         traits = self.traits(block)
         history = activity.block_history(self.config, self.catalog, self.community, traits, block)
-        return discoveries.plant(self.config, self.catalog, self.community, traits, block, history)
+        history = discoveries.plant(self.config, self.catalog, self.community, traits, block, history)
+        return drift.apply_drift(self.config, self.catalog, history)
 
     def write_batch(self, conn: psycopg.Connection, i: int) -> int:
         """Write ratings batch i (0-based) in one transaction; returns the ratings' batch_id.
