@@ -19,11 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT, query
 
 from python_jobs import warehouse
 
-PROJECT_ENTRIES = ("dbt_project.yml", "models", "macros", "seeds", "tests", "analyses")
+
+def project_entries() -> list[str]:
+    """dbt_project.yml and every folder it names (models, macros, seeds, tests, analyses, snapshots, ...)."""
+    config = yaml.safe_load((ROOT / "dbt_project.yml").read_text())
+    folders = {f for key, value in config.items() if key.endswith("-paths") and key != "clean-targets" for f in value}
+    return ["dbt_project.yml", *sorted(f for f in folders if (ROOT / f).exists())]
 
 
 def mf(project: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -51,7 +57,7 @@ def mf_query(project: dict, csv: Path, *args: str) -> pd.DataFrame:
 def semantic(site, tmp_path_factory) -> Iterator[dict]:
     """The generated site's database with the semantic manifest parsed for it: {"db", "dir", "env"}."""
     folder = tmp_path_factory.mktemp("mf_project")
-    for entry in PROJECT_ENTRIES:
+    for entry in project_entries():
         (folder / entry).symlink_to(ROOT / entry)
     if not (ROOT / "profiles.yml").exists():
         (ROOT / "profiles.yml").write_text((ROOT / "profiles.yml.example").read_text())
