@@ -344,7 +344,11 @@ def test_incremental_ranking_marts_equal_full_refresh(site, mart):
 
 
 def test_dbt_tests_of_rankings_pass(site):
-    run_dbt(site, "test", "--select", "path:models/marts/rankings", "path:models/intermediate/rankings", "path:seeds")
+    # the seeds' tests include ones from marts this site does not build (sentiment_shifts' flags)
+    run_dbt(
+        site, "test", "--select", "path:models/marts/rankings", "path:models/intermediate/rankings", "path:seeds",
+        "--exclude", "path:models/marts/history",
+    )
 
 
 # film_rankings rounds every component to 6 places, and its inputs (mean, spread, rates, shares) are stored
