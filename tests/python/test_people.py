@@ -35,6 +35,12 @@ def round4(value: Fraction | None) -> Decimal | None:
     return Decimal(math.floor(value * 10_000 + Fraction(1, 2))).scaleb(-4)
 
 
+def is_tie(value: Fraction | None) -> bool:
+    """The exact value lies halfway between two 4-place values. PostgreSQL computes it through numeric divisions
+    (the cohort's mean C) rounded to 16 or more places, so a tie may round either way there."""
+    return value is not None and (value * 10_000) % 1 == Fraction(1, 2)
+
+
 @pytest.fixture(scope="module")
 def site(server):
     name = make_database(DB_PREFIX)
@@ -112,11 +118,14 @@ def expected(site):
             p["n"] += n
             p["sum"] += total
     person_rows = {}
+    weighted_ties = set()
     for (cohort_id, person_id, role), p in people.items():
         c = cohort_mean[cohort_id]
         m, k, films_count = vote_floors[cohort_id], person_film_floor, len(p["films"])
         ratings_mean = None if c is None else (p["sum"] + m * c) / (p["n"] + m)
         weighted = None if c is None else (films_count * ratings_mean + k * c) / (films_count + k)
+        if is_tie(weighted):
+            weighted_ties.add((cohort_id, person_id, role))
         ranks = [(insights.get((cohort_id, f), (None, None)), f) for f in p["films"]]
         best = min(ranks, key=lambda r: (r[0][0] is None, r[0][0] or 0, r[1]))[1]
         person_rows[cohort_id, person_id, role] = (
@@ -155,7 +164,7 @@ def expected(site):
         for (c, d, a), (k, n, total) in pairs.items()
         if k >= 2
     }
-    return person_rows, pair_rows
+    return person_rows, pair_rows, weighted_ties
 
 
 def test_person_stats_equals_an_independent_computation(site, expected):
@@ -166,7 +175,14 @@ def test_person_stats_equals_an_independent_computation(site, expected):
         ).fetchall()
     actual = {r[:3]: r[3:] for r in rows}
     assert len(actual) == len(rows) > 1000
-    assert actual == expected[0]
+    wanted = dict(expected[0])
+    for key in expected[2] & actual.keys():
+        # an exact tie: the 4th place may be either neighbour (is_tie), nothing else may differ
+        got, exact = actual[key][5], wanted[key][5]
+        if got == exact - Decimal("0.0001"):
+            wanted[key] = (*wanted[key][:5], got, *wanted[key][6:])
+    assert len(expected[2]) < len(wanted) / 100
+    assert actual == wanted
 
 
 def test_person_collaborations_equals_an_independent_computation(site, expected):
