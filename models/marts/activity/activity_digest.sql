@@ -334,25 +334,35 @@ streaks as not materialized (
     -- what the stored row says of each (cohort, week, kind) with a moved count: its top film and count, and the
     -- runner-up count with how many films other than the top have it (0 films: no other film; a new week has
     -- no row, so no other film either)
+    old_kinds as (
+        select
+            old.cohort_id,
+            old.week_start,
+            kinds.event_type,
+            case kinds.event_type when 'rated' then old.most_rated_film_id else old.most_liked_film_id end as film_id,
+            case kinds.event_type when 'rated' then old.most_rated_times else old.most_liked_times end as times,
+            case kinds.event_type when 'rated' then old.most_rated_runner_up_times else old.most_liked_runner_up_times end
+                as runner_times,
+            case kinds.event_type when 'rated' then old.most_rated_runner_up_films else old.most_liked_runner_up_films end
+                as runner_films
+        from old
+        cross join (values ('rated'), ('liked')) as kinds (event_type)
+    ),
+
     changed_kinds as (
         select
             kinds.cohort_id,
             kinds.week_start,
             kinds.event_type,
-            case kinds.event_type when 'rated' then old.most_rated_film_id else old.most_liked_film_id end
-                as top_film_id,
-            case kinds.event_type when 'rated' then old.most_rated_times else old.most_liked_times end as top_times,
-            coalesce(
-                case kinds.event_type when 'rated' then old.most_rated_runner_up_times else old.most_liked_runner_up_times end,
-                0
-            ) as runner_times,
-            coalesce(
-                case kinds.event_type when 'rated' then old.most_rated_runner_up_films else old.most_liked_runner_up_films end,
-                0
-            ) as runner_films
+            old_kinds.film_id as top_film_id,
+            old_kinds.times as top_times,
+            coalesce(old_kinds.runner_times, 0) as runner_times,
+            coalesce(old_kinds.runner_films, 0) as runner_films
         from (select distinct cohort_id, week_start, event_type from film_deltas) as kinds
-        left join old
-            on kinds.cohort_id = old.cohort_id and kinds.week_start = old.week_start
+        left join old_kinds
+            on
+                kinds.cohort_id = old_kinds.cohort_id and kinds.week_start = old_kinds.week_start
+                and kinds.event_type = old_kinds.event_type
     ),
 
     -- S: the films whose count moved, and the stored top film when its count did not (its count is the stored
@@ -550,24 +560,21 @@ streaks as not materialized (
     -- move, else decided from the moved films or recounted
     tops as (
         select
-            old.cohort_id,
-            old.week_start,
-            kinds.event_type,
-            case kinds.event_type when 'rated' then old.most_rated_film_id else old.most_liked_film_id end as film_id,
-            case kinds.event_type when 'rated' then old.most_rated_times else old.most_liked_times end as times,
-            case kinds.event_type when 'rated' then old.most_rated_runner_up_times else old.most_liked_runner_up_times end
-                as runner_times,
-            case kinds.event_type when 'rated' then old.most_rated_runner_up_films else old.most_liked_runner_up_films end
-                as runner_films
-        from old
-        cross join (values ('rated'), ('liked')) as kinds (event_type)
+            old_kinds.cohort_id,
+            old_kinds.week_start,
+            old_kinds.event_type,
+            old_kinds.film_id,
+            old_kinds.times,
+            old_kinds.runner_times,
+            old_kinds.runner_films
+        from old_kinds
         where not exists (
             select 1
             from changed_kinds
             where
-                changed_kinds.cohort_id = old.cohort_id
-                and changed_kinds.week_start = old.week_start
-                and changed_kinds.event_type = kinds.event_type
+                changed_kinds.cohort_id = old_kinds.cohort_id
+                and changed_kinds.week_start = old_kinds.week_start
+                and changed_kinds.event_type = old_kinds.event_type
         )
         union all
         select cohort_id, week_start, event_type, film_id, times, runner_times, runner_films
