@@ -333,8 +333,9 @@ streaks as not materialized (
 
     -- what the stored row says of each (cohort, week, kind) with a moved count: its top film and count, and the
     -- runner-up count with how many films other than the top have it (0 films: no other film; a new week has
-    -- no row, so no other film either)
-    old_kinds as (
+    -- no row, so no other film either). Not materialized: read twice (changed_kinds, tops), and a materialized CTE
+    -- has no statistics, so each reader joins `old` itself, as before old_kinds named these columns once
+    old_kinds as not materialized (
         select
             old.cohort_id,
             old.week_start,
